@@ -1,0 +1,108 @@
+import OCI
+
+/// The registry's content: blobs shared by digest, and per repository the links, manifest
+/// revisions, tags and uploads, all in Distribution's layout (`StorageLayout`).
+///
+/// Keeps small in-memory caches so that hot lookups (is this blob linked here, what does
+/// this tag point at, the bytes of a manifest) touch the disk once. Every write the store
+/// makes updates them; another process writing the same store at the same time is not
+/// supported.
+public final class ContentStore: Sendable {
+    public let driver: any StorageDriver
+    let manifests = BoundedCache<Digest, StoredManifest>(capacity: 64 << 20)
+    let blobSizes = BoundedCache<Digest, Int64>(capacity: 1 << 20)
+    let links = BoundedCache<RepositoryLink, Bool>(capacity: 1 << 20)
+    let revisionLinks = BoundedCache<RepositoryLink, Bool>(capacity: 1 << 20)
+    let tagTargets = BoundedCache<RepositoryTag, Digest>(capacity: 1 << 18)
+    let uploads = UploadSessions()
+
+    public init(driver: any StorageDriver) {
+        self.driver = driver
+    }
+
+    // MARK: Blobs
+
+    /// The size of the committed blob, or nil if it is not stored.
+    public func blobSize(_ digest: Digest) async throws -> Int64? {
+        if let size = blobSizes[digest] { return size }
+        guard let info = try await driver.stat(StorageLayout.blobData(digest)), !info.isDirectory else { return nil }
+        blobSizes.insert(info.size, for: digest)
+        return info.size
+    }
+
+    /// Opens a committed blob at `offset`.
+    public func openBlob(_ digest: Digest, offset: Int64 = 0) async throws -> any StorageReader {
+        try await driver.reader(StorageLayout.blobData(digest), offset: offset)
+    }
+
+    /// Stores small content (a manifest) as a blob, unless it is already stored.
+    func putBlob(_ bytes: [UInt8], digest: Digest) async throws {
+        if try await blobSize(digest) != nil { return }
+        try await driver.putContent(StorageLayout.blobData(digest), bytes)
+        blobSizes.insert(Int64(bytes.count), for: digest)
+    }
+
+    // MARK: Repository links
+
+    /// True when `repository` references `digest` as a layer or config (`_layers`), or as a
+    /// manifest revision: the only blobs a repository may serve.
+    public func isLinked(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {
+        let key = RepositoryLink(repository: repository, digest: digest)
+        if links[key] == true { return true }
+        for path in [StorageLayout.layerLink(repository, digest), StorageLayout.revisionLink(repository, digest)] {
+            if try await driver.stat(path) != nil {
+                links.insert(true, for: key)
+                return true
+            }
+        }
+        return false
+    }
+
+    /// Links `digest` into `repository` as a layer (Distribution's `_layers` link).
+    public func link(_ digest: Digest, into repository: RepositoryName) async throws {
+        let path = StorageLayout.layerLink(repository, digest)
+        if try await driver.stat(path) == nil {
+            try await driver.putContent(path, Array(digest.description.utf8))
+        }
+        links.insert(true, for: RepositoryLink(repository: repository, digest: digest))
+    }
+
+    /// Removes `repository`'s layer link to `digest`; the shared blob stays for other repositories.
+    /// - Returns: false when there was no such link.
+    public func unlink(_ digest: Digest, from repository: RepositoryName) async throws -> Bool {
+        let path = StorageLayout.layerLink(repository, digest)
+        links.remove(RepositoryLink(repository: repository, digest: digest))
+        guard try await driver.stat(path) != nil else { return false }
+        try await driver.delete(path.parent)
+        return true
+    }
+
+    /// Reads a `link` file; nil when absent or not a digest.
+    func readLink(_ path: StoragePath) async throws -> Digest? {
+        do {
+            let bytes = try await driver.getContent(path)
+            return Digest(String(decoding: bytes, as: UTF8.self).trimmingWhitespace())
+        } catch let error as StorageError where error.code == .notFound {
+            return nil
+        }
+    }
+}
+
+struct RepositoryLink: Hashable, Sendable {
+    var repository: RepositoryName
+    var digest: Digest
+}
+
+struct RepositoryTag: Hashable, Sendable {
+    var repository: RepositoryName
+    var tag: Tag
+}
+
+extension String {
+    func trimmingWhitespace() -> Substring {
+        var s = self[...]
+        while let c = s.first, c.isWhitespace { s = s.dropFirst() }
+        while let c = s.last, c.isWhitespace { s = s.dropLast() }
+        return s
+    }
+}
