@@ -1,0 +1,263 @@
+import Logging
+
+/// Wharf's configuration: Distribution's `config.yml` shape, with OpenShift's
+/// `middleware.repository` options, read from YAML plus `REGISTRY_*` overrides.
+public struct Configuration: Sendable {
+    public var log = LogSettings()
+    public var http = HTTPSettings()
+    public var storage = StorageSettings()
+    public var repository = RepositoryOptions()
+    public var proxy: ProxySettings?
+    /// The most repositories one catalog page may hold (`catalog.maxentries`).
+    public var catalogMaxEntries = 1000
+    /// Things in the file Wharf accepted but does not act on; logged at start-up.
+    public var warnings: [String] = []
+
+    public struct LogSettings: Sendable {
+        public var level: Logger.Level = .info
+        /// `text`, `json`, `logfmt` (or Distribution's `logstash`, read as `json`).
+        public var formatter = "text"
+        public var fields: [(String, String)] = []
+        public var accessLogDisabled = false
+    }
+
+    public struct HTTPSettings: Sendable {
+        public var host = "0.0.0.0"
+        public var port = 5000
+        /// Extra headers on every response (`http.headers`).
+        public var headers: [(String, String)] = []
+        public var tlsCertificate: String?
+        public var tlsKey: String?
+        public var drainTimeout: Duration = .seconds(60)
+    }
+
+    public struct StorageSettings: Sendable {
+        public var rootDirectory = "/var/lib/registry"
+        public var deleteEnabled = false
+        public var redirectDisabled = false
+        public var readOnly = false
+    }
+
+    /// OpenShift's `openshift` repository middleware options; parsed and checked now,
+    /// acted on by the mirror.
+    public struct RepositoryOptions: Sendable, Equatable {
+        public var acceptSchema2 = true
+        public var pullthrough = true
+        public var mirrorPullthrough = true
+        public var enforceQuota = false
+        public var projectCacheTTL: Duration = .seconds(60)
+        public var blobRepositoryCacheTTL: Duration = .seconds(600)
+    }
+
+    /// Distribution's `proxy` section: the default upstream of a pull-through cache.
+    public struct ProxySettings: Sendable {
+        public var remoteURL: String
+        public var username: String?
+        public var password: String?
+        public var ttl: Duration = .seconds(7 * 24 * 3600)
+    }
+
+    public init() {}
+}
+
+extension Configuration {
+    /// What `wharf serve` runs with when no file is given: port 5000, storage in `./wharf-data`.
+    public static let embeddedDefaultYAML = """
+        version: 0.1
+        log:
+          level: info
+          formatter: text
+        http:
+          addr: :5000
+        storage:
+          filesystem:
+            rootdirectory: ./wharf-data
+          delete:
+            enabled: true
+        """
+
+    /// Reads YAML text, applies `REGISTRY_*` variables from `environment`, and validates.
+    public static func load(yaml: String, environment: [String: String]) throws -> Configuration {
+        var tree = try ConfigValue.parse(yaml: yaml)
+        let overridden = tree.applyOverrides(from: environment)
+        let warnings = WarningSink()
+        var configuration = try Configuration(ConfigNode(tree, overridden: Set(overridden), warnings: warnings))
+        configuration.warnings = warnings.messages
+        return configuration
+    }
+
+    init(_ root: ConfigNode) throws {
+        try root.expectKeys(
+            ["version", "log", "http", "storage", "middleware", "proxy", "catalog"],
+            ignored: ["auth", "notifications", "health", "redis", "reporting", "validation", "compatibility",
+                      "openshift", "loglevel", "tags", "policy"])
+        guard let version = try root.string("version") else { throw ConfigurationError("version: required (use 0.1)") }
+        guard version == "0.1" else { throw ConfigurationError("version: \"\(version)\" is not supported (use 0.1)") }
+        try readLog(root.section("log"))
+        try readHTTP(root.section("http"))
+        try readStorage(root.section("storage"))
+        try readMiddleware(root.section("middleware"))
+        if let proxy = root.child("proxy") { try readProxy(proxy) }
+        let catalog = try root.section("catalog")
+        try catalog.expectKeys(["maxentries"])
+        catalogMaxEntries = try catalog.int("maxentries", range: 1...100_000) ?? catalogMaxEntries
+    }
+
+    private mutating func readLog(_ node: ConfigNode) throws {
+        try node.expectKeys(["level", "formatter", "fields", "accesslog", "reportcaller", "hooks"])
+        if let level = try node.string("level") {
+            switch level.lowercased() {
+            case "error": log.level = .error
+            case "warn", "warning": log.level = .warning
+            case "info": log.level = .info
+            case "debug": log.level = .debug
+            case "trace": log.level = .trace
+            default: throw ConfigurationError("log.level: \"\(level)\" is not one of error, warn, info, debug")
+            }
+        }
+        if let formatter = try node.string("formatter") {
+            guard ["text", "json", "logfmt", "logstash"].contains(formatter) else {
+                throw ConfigurationError("log.formatter: \"\(formatter)\" is not one of text, json, logfmt")
+            }
+            log.formatter = formatter == "logstash" ? "json" : formatter
+        }
+        log.fields = try node.stringMap("fields")
+        if let accessLog = node.child("accesslog") {
+            try accessLog.expectKeys(["disabled"])
+            log.accessLogDisabled = try accessLog.bool("disabled") ?? false
+        }
+    }
+
+    private mutating func readHTTP(_ node: ConfigNode) throws {
+        try node.expectKeys(["addr", "net", "prefix", "host", "secret", "relativeurls", "draintimeout", "tls", "headers",
+                             "debug", "http2", "h2c"])
+        if let addr = try node.string("addr") {
+            guard let colon = addr.lastIndex(of: ":"), let port = Int(addr[addr.index(after: colon)...]), (0...65535).contains(port) else {
+                throw ConfigurationError("http.addr: \"\(addr)\" is not host:port or :port")
+            }
+            var host = String(addr[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            http.host = host.isEmpty ? "0.0.0.0" : host
+            http.port = port
+        }
+        if let net = try node.string("net"), net != "tcp" {
+            throw ConfigurationError("http.net: \"\(net)\" is not supported (only tcp)")
+        }
+        if let prefix = try node.string("prefix"), prefix != "/" && !prefix.isEmpty {
+            throw ConfigurationError("http.prefix: \"\(prefix)\" is not supported; serve Wharf at the root")
+        }
+        _ = try node.string("host")
+        _ = try node.string("secret")
+        _ = try node.bool("relativeurls")
+        http.drainTimeout = try node.duration("draintimeout") ?? http.drainTimeout
+        if let tls = node.child("tls") {
+            try tls.expectKeys(["certificate", "key", "clientcas", "clientauth", "minimumtls", "ciphersuites", "letsencrypt"])
+            http.tlsCertificate = try tls.string("certificate")
+            http.tlsKey = try tls.string("key")
+            if (http.tlsCertificate == nil) != (http.tlsKey == nil) {
+                throw ConfigurationError("http.tls: certificate and key must be given together")
+            }
+        }
+        if let headers = node.child("headers") {
+            guard case .map(let entries) = headers.value else { throw ConfigurationError("http.headers: must be a mapping") }
+            for entry in entries {
+                switch entry.value {
+                case .scalar(let value): http.headers.append((entry.key, value))
+                case .list(let values):
+                    for case .scalar(let value) in values { http.headers.append((entry.key, value)) }
+                default: throw ConfigurationError("http.headers.\(entry.key): must be a string or a list of strings")
+                }
+            }
+        }
+    }
+
+    private mutating func readStorage(_ node: ConfigNode) throws {
+        try node.expectKeys(["filesystem", "delete", "redirect", "cache", "maintenance", "tag"])
+        let drivers = ["s3", "azure", "gcs", "inmemory", "swift", "oss"]
+        if case .map(let entries) = node.value, let other = entries.first(where: { drivers.contains($0.key.lowercased()) }) {
+            throw ConfigurationError("storage.\(other.key): this storage driver is not supported; use storage.filesystem")
+        }
+        let filesystem = try node.section("filesystem")
+        try filesystem.expectKeys(["rootdirectory", "maxthreads"])
+        storage.rootDirectory = try filesystem.string("rootdirectory") ?? storage.rootDirectory
+        _ = try filesystem.int("maxthreads", range: 25...10_000)
+        if let delete = node.child("delete") {
+            try delete.expectKeys(["enabled"])
+            storage.deleteEnabled = try delete.bool("enabled") ?? false
+        }
+        if let redirect = node.child("redirect") {
+            try redirect.expectKeys(["disable"])
+            storage.redirectDisabled = try redirect.bool("disable") ?? false
+        }
+        if let cache = node.child("cache") {
+            try cache.expectKeys(["blobdescriptor", "blobdescriptorsize", "layerinfo"])
+            if let kind = try cache.string("blobdescriptor") ?? cache.string("layerinfo"), kind != "inmemory" {
+                throw ConfigurationError("storage.cache.blobdescriptor: \"\(kind)\" is not supported (only inmemory)")
+            }
+            _ = try cache.int("blobdescriptorsize")
+        }
+        if let maintenance = node.child("maintenance") {
+            try maintenance.expectKeys(["uploadpurging", "readonly"])
+            if let purging = maintenance.child("uploadpurging") {
+                try purging.expectKeys(["enabled", "age", "interval", "dryrun"])
+                _ = try purging.bool("enabled")
+                _ = try purging.duration("age")
+                _ = try purging.duration("interval")
+                _ = try purging.bool("dryrun")
+            }
+            if let readOnly = maintenance.child("readonly") {
+                try readOnly.expectKeys(["enabled"])
+                storage.readOnly = try readOnly.bool("enabled") ?? false
+            }
+        }
+        if let tag = node.child("tag") {
+            try tag.expectKeys(["concurrencylimit"])
+            _ = try tag.int("concurrencylimit")
+        }
+    }
+
+    private mutating func readMiddleware(_ node: ConfigNode) throws {
+        try node.expectKeys(["registry", "repository", "storage"])
+        for kind in ["registry", "repository", "storage"] {
+            for entry in try node.list(kind) {
+                try entry.expectKeys(["name", "options", "disabled"])
+                guard let name = try entry.string("name") else { throw ConfigurationError("\(entry.path).name: required") }
+                let options = try entry.section("options")
+                switch (kind, name) {
+                case ("repository", "openshift"):
+                    try readOpenShiftOptions(options)
+                case ("registry", "openshift"), ("storage", "openshift"):
+                    break
+                case ("storage", "cloudfront"), ("storage", "redirect"):
+                    warnings.append("\(entry.path): storage middleware \(name) is not supported by Wharf yet; ignored")
+                default:
+                    throw ConfigurationError("\(entry.path).name: unknown \(kind) middleware \"\(name)\"")
+                }
+            }
+        }
+    }
+
+    private mutating func readOpenShiftOptions(_ node: ConfigNode) throws {
+        try node.expectKeys(["acceptschema2", "pullthrough", "mirrorpullthrough", "enforcequota", "projectcachettl",
+                             "blobrepositorycachettl", "dockerregistryurl"])
+        repository.acceptSchema2 = try node.bool("acceptschema2") ?? repository.acceptSchema2
+        repository.pullthrough = try node.bool("pullthrough") ?? repository.pullthrough
+        repository.mirrorPullthrough = try node.bool("mirrorpullthrough") ?? repository.mirrorPullthrough
+        repository.enforceQuota = try node.bool("enforcequota") ?? repository.enforceQuota
+        repository.projectCacheTTL = try node.duration("projectcachettl") ?? repository.projectCacheTTL
+        repository.blobRepositoryCacheTTL = try node.duration("blobrepositorycachettl") ?? repository.blobRepositoryCacheTTL
+        _ = try node.string("dockerregistryurl")
+    }
+
+    private mutating func readProxy(_ node: ConfigNode) throws {
+        try node.expectKeys(["remoteurl", "username", "password", "ttl", "exec"])
+        guard let remote = try node.string("remoteurl"), remote.hasPrefix("http://") || remote.hasPrefix("https://") else {
+            throw ConfigurationError("proxy.remoteurl: required, an http:// or https:// URL")
+        }
+        var settings = ProxySettings(remoteURL: remote)
+        settings.username = try node.string("username")
+        settings.password = try node.string("password")
+        settings.ttl = try node.duration("ttl") ?? settings.ttl
+        proxy = settings
+    }
+}

@@ -1,0 +1,103 @@
+import NIOCore
+import NIOHTTP1
+
+/// One request as the registry sees it: head parsed, body still streaming.
+public struct HTTPRequest: Sendable {
+    public var method: HTTPMethod
+    public var uri: String
+    public var headers: HTTPHeaders
+    /// The path, not yet percent-decoded.
+    public var path: Substring { uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "" }
+    /// Query parameters, percent-decoded, in order.
+    public let query: [(name: String, value: String)]
+
+    public init(method: HTTPMethod, uri: String, headers: HTTPHeaders) {
+        self.method = method
+        self.uri = uri
+        self.headers = headers
+        self.query = QueryString.parse(uri)
+    }
+
+    public func queryValue(_ name: String) -> String? {
+        query.first { $0.name == name }?.value
+    }
+
+    /// The declared body length, if any.
+    public var contentLength: Int64? {
+        headers.first(name: "content-length").flatMap { Int64($0) }
+    }
+}
+
+/// What a handler answers.
+public struct HTTPResponse: Sendable {
+    public enum Body: Sendable {
+        case empty
+        case buffer(ByteBuffer)
+        /// `length` bytes from `offset` of an open file, sent with `sendfile`; the server
+        /// closes the handle once written.
+        case file(NIOFileHandle, offset: Int64, length: Int64)
+        /// Headers announce a length but no body is sent (HEAD).
+        case headOnly
+    }
+
+    public var status: HTTPResponseStatus
+    public var headers: HTTPHeaders
+    public var body: Body
+
+    public init(status: HTTPResponseStatus, headers: HTTPHeaders = [:], body: Body = .empty) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+enum QueryString {
+    static func parse(_ uri: String) -> [(name: String, value: String)] {
+        guard let mark = uri.firstIndex(of: "?") else { return [] }
+        return uri[uri.index(after: mark)...].split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (percentDecode(parts[0]), parts.count > 1 ? percentDecode(parts[1]) : "")
+        }
+    }
+
+    /// Decodes `%XX` escapes and `+` (as a space); malformed escapes are kept as they are.
+    static func percentDecode(_ text: Substring) -> String {
+        guard text.contains("%") || text.contains("+") else { return String(text) }
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8)[...]
+        while let byte = iterator.popFirst() {
+            if byte == UInt8(ascii: "%"), iterator.count >= 2,
+               let high = hexValue(iterator[iterator.startIndex]), let low = hexValue(iterator[iterator.startIndex + 1]) {
+                bytes.append(high << 4 | low)
+                iterator = iterator.dropFirst(2)
+            } else if byte == UInt8(ascii: "+") {
+                bytes.append(UInt8(ascii: " "))
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func percentEncode(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            let c = Character(Unicode.Scalar(byte))
+            if c.isASCII && (c.isLetter || c.isNumber || "-._~/:".contains(c)) {
+                out.append(c)
+            } else {
+                out += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+            }
+        }
+        return out
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Handles one request; gets the body as a stream and must not keep it past returning.
+public protocol HTTPHandler: Sendable {
+    func handle(_ request: HTTPRequest, body: RequestBody, logger: Logger) async -> HTTPResponse
+}
+
+/// An HTTP/1.1 server on SwiftNIO: one task per connection, requests in order, bodies
+/// streamed, files sent with `sendfile`.
+public struct HTTPServer: Sendable {
+    public let host: String
+    public let port: Int
+    let handler: any HTTPHandler
+    let logger: Logger
+    let extraHeaders: [(String, String)]
+
+    public init(host: String, port: Int, handler: any HTTPHandler, extraHeaders: [(String, String)] = [], logger: Logger) {
+        self.host = host
+        self.port = port
+        self.handler = handler
+        self.extraHeaders = extraHeaders
+        self.logger = logger
+    }
+
+    /// Binds and serves until the task is cancelled.
+    /// - Parameter onBound: called with the bound port (useful with port 0).
+    public func run(onBound: @Sendable (Int) -> Void = { _ in }) async throws {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.backlog, value: 1024)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(FileRegionCloser())
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                }
+            }
+        onBound(server.channel.localAddress?.port ?? port)
+        logger.info("listening", metadata: ["address": "\(host):\(server.channel.localAddress?.port ?? port)"])
+        try await withTaskCancellationHandler {
+            try await server.executeThenClose { connections in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in connections {
+                        group.addTask { await serve(connection) }
+                    }
+                }
+            }
+        } onCancel: {
+            server.channel.close(promise: nil)
+        }
+    }
+
+    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                let body = RequestBody(iterator: inbound.makeAsyncIterator())
+                while let head = try await body.nextHead() {
+                    let request = HTTPRequest(method: head.method, uri: head.uri, headers: head.headers)
+                    var response = await handler.handle(request, body: body, logger: logger)
+                    var keepAlive = head.isKeepAlive
+                    if !body.isFinished {
+                        // Unread body: drain a little so the connection can carry on, else close it.
+                        let drained = (try? await body.drain(limit: 1 << 20)) ?? false
+                        keepAlive = keepAlive && drained
+                    }
+                    response.headers.replaceOrAdd(name: "Docker-Distribution-API-Version", value: "registry/2.0")
+                    for (name, value) in extraHeaders { response.headers.add(name: name, value: value) }
+                    if !keepAlive { response.headers.replaceOrAdd(name: "Connection", value: "close") }
+                    try await write(response, version: head.version, to: outbound)
+                    if !keepAlive { break }
+                }
+            }
+        } catch {
+            logger.debug("connection ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func write(_ response: HTTPResponse, version: HTTPVersion,
+                       to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+        var headers = response.headers
+        let head = { HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: response.status, headers: headers)) }
+        switch response.body {
+        case .empty:
+            if headers["content-length"].isEmpty && response.status != .notModified && response.status.code >= 200 {
+                headers.add(name: "Content-Length", value: "0")
+            }
+            try await outbound.write(contentsOf: [head(), .end(nil)])
+        case .headOnly:
+            try await outbound.write(contentsOf: [head(), .end(nil)])
+        case .buffer(let buffer):
+            headers.replaceOrAdd(name: "Content-Length", value: String(buffer.readableBytes))
+            try await outbound.write(contentsOf: [head(), .body(.byteBuffer(buffer)), .end(nil)])
+        case .file(let handle, let offset, let length):
+            headers.replaceOrAdd(name: "Content-Length", value: String(length))
+            let region = FileRegion(fileHandle: handle, readerIndex: Int(offset), endIndex: Int(offset + length))
+            do {
+                try await outbound.write(contentsOf: [head(), .body(.fileRegion(region)), .end(nil)])
+            } catch {
+                // Not handed to the channel: the closer never saw it.
+                try? handle.close()
+                throw error
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import NIOCore
+import NIOHTTP1
+
+/// The body of the request being handled, read part by part from the connection.
+///
+/// Not `Sendable`: it belongs to the connection's task, which reads one request at a time.
+public final class RequestBody {
+    private var iterator: NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator
+    /// True once `.end` was read: the next part belongs to the next request.
+    private(set) var isFinished = false
+    /// Bytes read so far.
+    public private(set) var bytesRead: Int64 = 0
+
+    init(iterator: NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator) {
+        self.iterator = iterator
+    }
+
+    /// The next chunk of the body, or nil at its end.
+    public func next() async throws -> ByteBuffer? {
+        guard !isFinished else { return nil }
+        while let part = try await iterator.next() {
+            switch part {
+            case .body(let buffer):
+                bytesRead += Int64(buffer.readableBytes)
+                return buffer
+            case .end:
+                isFinished = true
+                return nil
+            case .head:
+                throw HTTPServerError.unexpectedHead
+            }
+        }
+        throw HTTPServerError.connectionClosed
+    }
+
+    /// Collects the whole body, failing once it exceeds `limit` bytes.
+    public func collect(upTo limit: Int) async throws -> ByteBuffer {
+        var all = ByteBuffer()
+        while var chunk = try await next() {
+            guard all.readableBytes + chunk.readableBytes <= limit else { throw HTTPServerError.bodyTooLarge }
+            all.writeBuffer(&chunk)
+        }
+        return all
+    }
+
+    /// Reads and drops what is left of this body, up to `limit` bytes.
+    /// - Returns: false if more was left, so the connection cannot be reused.
+    func drain(limit: Int64) async throws -> Bool {
+        var dropped: Int64 = 0
+        while let chunk = try await next() {
+            dropped += Int64(chunk.readableBytes)
+            if dropped > limit { return false }
+        }
+        return true
+    }
+
+    /// Moves to the next request's head.
+    func nextHead() async throws -> HTTPRequestHead? {
+        while let part = try await iterator.next() {
+            if case .head(let head) = part {
+                isFinished = false
+                bytesRead = 0
+                return head
+            }
+        }
+        return nil
+    }
+}
+
+public struct HTTPServerError: Error, Sendable, Equatable {
+    let reason: String
+    static let unexpectedHead = HTTPServerError(reason: "a new request began before the body ended")
+    static let connectionClosed = HTTPServerError(reason: "the connection closed before the body ended")
+    public static let bodyTooLarge = HTTPServerError(reason: "the body is larger than allowed")
+}

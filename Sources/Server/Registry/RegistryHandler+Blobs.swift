@@ -1,0 +1,73 @@
+import NIOCore
+import NIOHTTP1
+import OCI
+import Storage
+
+extension RegistryHandler {
+    func getBlob(_ name: RepositoryName, digest: Digest, request: HTTPRequest) async throws -> HTTPResponse {
+        // A digest is not a password: the repository must reference the blob.
+        guard try await store.isLinked(digest, in: name), let size = try await store.blobSize(digest) else {
+            throw RegistryError(.blobUnknown, "blob \(digest) is not known in \(name)", detailJSON: #"{"digest":"\#(digest)"}"#)
+        }
+        var headers: HTTPHeaders = [
+            "Content-Type": "application/octet-stream",
+            "Docker-Content-Digest": digest.description,
+            "ETag": "\"\(digest)\"",
+            "Accept-Ranges": "bytes",
+            "Cache-Control": "max-age=31536000",
+        ]
+        if request.headers.matchesETag(of: digest) {
+            return HTTPResponse(status: .notModified, headers: headers)
+        }
+        var status = HTTPResponseStatus.ok
+        var range = ByteRange(start: 0, end: size - 1)
+        switch ByteRange.resolve(request.headers.first(name: "range"), size: size) {
+        case .whole: break
+        case .partial(let partial):
+            status = .partialContent
+            range = partial
+            headers.add(name: "Content-Range", value: "bytes \(partial.start)-\(partial.end)/\(size)")
+        case .unsatisfiable:
+            throw RegistryError(.rangeInvalid, "range \(request.headers.first(name: "range") ?? "") cannot be satisfied for a blob of \(size) bytes",
+                                headers: [("Content-Range", "bytes */\(size)")])
+        }
+        if request.method == .HEAD || range.length <= 0 {
+            headers.add(name: "Content-Length", value: String(max(0, range.length)))
+            return HTTPResponse(status: status, headers: headers, body: .headOnly)
+        }
+        if size <= settings.smallBlobLimit {
+            let bytes = try await smallBlob(digest)
+            return HTTPResponse(status: status, headers: headers,
+                                body: .buffer(bytes.getSlice(at: Int(range.start), length: Int(range.length)) ?? bytes))
+        }
+        let reader = try await store.openBlob(digest)
+        guard let descriptor = reader.takeFileDescriptor() else {
+            reader.close()
+            throw RegistryError(.unknown, "storage cannot hand out a file for \(digest)")
+        }
+        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor)
+        return HTTPResponse(status: status, headers: headers, body: .file(handle, offset: range.start, length: range.length))
+    }
+
+    private func smallBlob(_ digest: Digest) async throws -> ByteBuffer {
+        if let cached = smallBlobs[digest] { return cached }
+        let reader = try await store.openBlob(digest)
+        defer { reader.close() }
+        var buffer = ByteBuffer()
+        while true {
+            let chunk = try await reader.read(maxBytes: settings.smallBlobLimit)
+            if chunk.isEmpty { break }
+            buffer.writeBytes(chunk)
+        }
+        smallBlobs.insert(buffer, for: digest, cost: buffer.readableBytes + 64)
+        return buffer
+    }
+
+    func deleteBlob(_ name: RepositoryName, digest: Digest) async throws -> HTTPResponse {
+        try requireDeleteEnabled()
+        guard try await store.unlink(digest, from: name) else {
+            throw RegistryError(.blobUnknown, "blob \(digest) is not known in \(name)", detailJSON: #"{"digest":"\#(digest)"}"#)
+        }
+        return HTTPResponse(status: .accepted, headers: ["Docker-Content-Digest": digest.description])
+    }
+}

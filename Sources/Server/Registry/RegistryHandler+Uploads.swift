@@ -1,0 +1,113 @@
+import NIOCore
+import NIOHTTP1
+import OCI
+import Storage
+
+extension RegistryHandler {
+    /// POST `/v2/<name>/blobs/uploads/`: a cross-repository mount, a monolithic upload
+    /// (`?digest=`), or a new session.
+    func startUpload(_ name: RepositoryName, request: HTTPRequest, body: RequestBody) async throws -> HTTPResponse {
+        if let mount = request.queryValue("mount") {
+            let digest = try parseDigest(mount)
+            // Only from a repository that references the blob: never by digest alone.
+            if let fromText = request.queryValue("from"), let from = RepositoryName(fromText),
+               try await store.isLinked(digest, in: from), try await store.blobSize(digest) != nil {
+                try await store.link(digest, into: name)
+                return HTTPResponse(status: .created, headers: [
+                    "Location": "/v2/\(name)/blobs/\(digest)",
+                    "Docker-Content-Digest": digest.description,
+                ])
+            }
+        } else if let digestText = request.queryValue("digest") {
+            let digest = try parseDigest(digestText)
+            let id = try await store.startUpload(in: name)
+            do {
+                try await append(body, to: try await store.appendToUpload(id, in: name, start: 0))
+                _ = try await store.completeUpload(id, in: name, digest: digest)
+            } catch {
+                _ = try? await store.cancelUpload(id, in: name)
+                throw error
+            }
+            return HTTPResponse(status: .created, headers: [
+                "Location": "/v2/\(name)/blobs/\(digest)",
+                "Docker-Content-Digest": digest.description,
+            ])
+        }
+        let id = try await store.startUpload(in: name)
+        return HTTPResponse(status: .accepted, headers: uploadHeaders(name, id, size: 0))
+    }
+
+    func uploadStatus(_ name: RepositoryName, id: UploadID) async throws -> HTTPResponse {
+        guard let size = try await store.uploadSize(id, in: name) else { throw uploadUnknown(id, name) }
+        return HTTPResponse(status: .noContent, headers: uploadHeaders(name, id, size: size))
+    }
+
+    func patchUpload(_ name: RepositoryName, id: UploadID, request: HTTPRequest, body: RequestBody) async throws -> HTTPResponse {
+        let range = try contentRange(request)
+        let appender = try await store.appendToUpload(id, in: name, start: range?.start)
+        try await append(body, to: appender)
+        return HTTPResponse(status: .accepted, headers: uploadHeaders(name, id, size: appender.size))
+    }
+
+    func completeUpload(_ name: RepositoryName, id: UploadID, request: HTTPRequest, body: RequestBody) async throws -> HTTPResponse {
+        guard let digestText = request.queryValue("digest") else {
+            throw RegistryError(.digestInvalid, "completing an upload needs ?digest=<digest>")
+        }
+        let digest = try parseDigest(digestText)
+        let range = try contentRange(request)
+        if range != nil || (request.contentLength ?? 0) > 0 || request.headers["transfer-encoding"].contains("chunked") {
+            try await append(body, to: try await store.appendToUpload(id, in: name, start: range?.start))
+        }
+        _ = try await store.completeUpload(id, in: name, digest: digest)
+        return HTTPResponse(status: .created, headers: [
+            "Location": "/v2/\(name)/blobs/\(digest)",
+            "Docker-Content-Digest": digest.description,
+        ])
+    }
+
+    func cancelUpload(_ name: RepositoryName, id: UploadID) async throws -> HTTPResponse {
+        guard try await store.cancelUpload(id, in: name) else { throw uploadUnknown(id, name) }
+        return HTTPResponse(status: .noContent)
+    }
+
+    /// Streams the request body into the upload, hashing on the way.
+    private func append(_ body: RequestBody, to appender: UploadAppender) async throws {
+        do {
+            while let chunk = try await body.next() {
+                try chunk.withUnsafeReadableBytes { try appender.write($0) }
+            }
+            try await appender.finish()
+        } catch {
+            await appender.abort()
+            throw error
+        }
+    }
+
+    /// `Content-Range: <start>-<end>` of a chunk (the OCI form, with no unit), checked
+    /// against `Content-Length`.
+    private func contentRange(_ request: HTTPRequest) throws -> (start: Int64, end: Int64)? {
+        guard var text = request.headers.first(name: "content-range").map({ Substring($0).trimmingWhitespace() }) else { return nil }
+        if text.hasPrefix("bytes ") { text = text.dropFirst(6) }
+        if let slash = text.firstIndex(of: "/") { text = text[..<slash] }
+        let bounds = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard bounds.count == 2, let start = Int64(bounds[0]), let end = Int64(bounds[1]), start >= 0, end >= start else {
+            throw RegistryError(.rangeInvalid, "Content-Range \"\(text)\" is not <start>-<end>")
+        }
+        if let length = request.contentLength, length != end - start + 1 {
+            throw RegistryError(.sizeInvalid, "Content-Length \(length) does not match Content-Range \(start)-\(end)")
+        }
+        return (start, end)
+    }
+
+    private func uploadHeaders(_ name: RepositoryName, _ id: UploadID, size: Int64) -> HTTPHeaders {
+        [
+            "Location": "/v2/\(name)/blobs/uploads/\(id)",
+            "Range": size == 0 ? "0-0" : "0-\(size - 1)",
+            "Docker-Upload-UUID": id.value,
+        ]
+    }
+
+    private func uploadUnknown(_ id: UploadID, _ name: RepositoryName) -> RegistryError {
+        RegistryError(.blobUploadUnknown, "upload \(id) is not known in \(name)")
+    }
+}

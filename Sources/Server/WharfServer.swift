@@ -1,0 +1,34 @@
+import Logging
+import ServiceLifecycle
+import Storage
+
+/// Wharf as a service: the configuration turned into a store, a handler and a listening
+/// server. The composition root: the one place concrete types are chosen.
+public struct WharfServer: Service {
+    public let configuration: Configuration
+    let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        for warning in configuration.warnings { logger.warning("configuration: \(warning)") }
+        let driver = FilesystemDriver(root: configuration.storage.rootDirectory)
+        try await driver.putContent(StoragePath([".wharf-write-check"]), [])
+        try await driver.delete(StoragePath([".wharf-write-check"]))
+
+        var settings = RegistryHandler.Settings()
+        settings.deleteEnabled = configuration.storage.deleteEnabled
+        settings.readOnly = configuration.storage.readOnly
+        settings.catalogMaxEntries = configuration.catalogMaxEntries
+        let handler = RegistryHandler(store: ContentStore(driver: driver), settings: settings)
+        let server = HTTPServer(host: configuration.http.host, port: configuration.http.port, handler: handler,
+                                extraHeaders: configuration.http.headers, logger: logger)
+        logger.info("serving", metadata: ["storage": "\(configuration.storage.rootDirectory)"])
+        try await cancelWhenGracefulShutdown {
+            try await server.run()
+        }
+    }
+}
