@@ -172,11 +172,11 @@ extension Configuration {
     }
 
     private mutating func readStorage(_ node: ConfigNode) throws {
-        try node.expectKeys(["filesystem", "delete", "redirect", "cache", "maintenance", "tag"])
         let drivers = ["s3", "azure", "gcs", "inmemory", "swift", "oss"]
         if case .map(let entries) = node.value, let other = entries.first(where: { drivers.contains($0.key.lowercased()) }) {
             throw ConfigurationError("storage.\(other.key): this storage driver is not supported; use storage.filesystem")
         }
+        try node.expectKeys(["filesystem", "delete", "redirect", "cache", "maintenance", "tag"])
         let filesystem = try node.section("filesystem")
         try filesystem.expectKeys(["rootdirectory", "maxthreads"])
         storage.rootDirectory = try filesystem.string("rootdirectory") ?? storage.rootDirectory

@@ -61,6 +61,10 @@ public struct HTTPServer: Sendable {
                 let body = RequestBody(iterator: inbound.makeAsyncIterator())
                 while let head = try await body.nextHead() {
                     let request = HTTPRequest(method: head.method, uri: head.uri, headers: head.headers)
+                    if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                        // curl waits a second for this before sending a large body.
+                        try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
+                    }
                     var response = await handler.handle(request, body: body, logger: logger)
                     var keepAlive = head.isKeepAlive
                     if !body.isFinished {
@@ -86,7 +90,8 @@ public struct HTTPServer: Sendable {
         let head = { HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: response.status, headers: headers)) }
         switch response.body {
         case .empty:
-            if headers["content-length"].isEmpty && response.status != .notModified && response.status.code >= 200 {
+            // RFC 9110: no Content-Length on 1xx, 204 or 304.
+            if headers["content-length"].isEmpty && ![.notModified, .noContent].contains(response.status) && response.status.code >= 200 {
                 headers.add(name: "Content-Length", value: "0")
             }
             try await outbound.write(contentsOf: [head(), .end(nil)])
