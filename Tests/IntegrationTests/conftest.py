@@ -86,6 +86,10 @@ def registry_config(root: Path, port: int, *, delete: bool = True, readonly: boo
     return merge(config, extra or {})
 
 
+class PortInUse(RuntimeError):
+    """The chosen free port was taken by someone else before the server bound it."""
+
+
 class ServerProcess:
     """One registry process; its output goes to a log file."""
 
@@ -132,6 +136,8 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if "address already in use" in self.log_text().lower():
+                    raise PortInUse(f"{self.name}: port {self.port} was taken")
                 raise RuntimeError(
                     f"{self.name} exited with {self.process.returncode} before it was ready:\n{self.log_text()}"
                 )
@@ -184,11 +190,6 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture
-def workdir(tmp_path) -> Path:
-    return tmp_path
-
-
-@pytest.fixture
 def wharf_factory(request, tmp_path):
     """start(root=None, *, delete=True, readonly=False, extra=None, env=None,
     config_text=None, port=None, wait=True) -> ServerProcess running Wharf."""
@@ -198,6 +199,14 @@ def wharf_factory(request, tmp_path):
     started = []
 
     def start(root=None, *, delete=True, readonly=False, extra=None, env=None, config_text=None, port=None, wait=True):
+        for attempt in range(3):
+            try:
+                return launch(root, delete, readonly, extra, env, config_text, port, wait)
+            except PortInUse:
+                if port is not None or config_text is not None or attempt == 2:
+                    raise
+
+    def launch(root, delete, readonly, extra, env, config_text, port, wait):
         name = f"wharf-{len(started) + 1}"
         root = Path(root) if root else tmp_path / f"{name}-store"
         root.mkdir(parents=True, exist_ok=True)
@@ -236,6 +245,14 @@ def docker_registry_factory(request, tmp_path):
     started = []
 
     def start(root=None, *, port=None, delete=True):
+        for attempt in range(3):
+            try:
+                return launch(root, port, delete)
+            except PortInUse:
+                if port is not None or attempt == 2:
+                    raise
+
+    def launch(root, port, delete):
         name = f"docker-registry-{len(started) + 1}"
         root = Path(root) if root else tmp_path / f"{name}-store"
         root.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ import json
 import os
 import tarfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -334,7 +335,5 @@ def error_codes(response: requests.Response) -> list[str]:
 
 def blob_path(root, digest: str):
     """Where Distribution's filesystem layout keeps a blob's bytes."""
-    from pathlib import Path
-
     algorithm, hex_part = digest.split(":", 1)
     return Path(root) / "docker/registry/v2/blobs" / algorithm / hex_part[:2] / hex_part / "data"

@@ -1,14 +1,22 @@
 """Blob reads and deletes (OCI Distribution v1.1.1 end-1, end-2, end-10; RFC 9110
 range requests as distribution serves them with Go's http.ServeContent)."""
 
+import hashlib
 import os
 
 import pytest
 
-from registry_client import EMPTY_JSON_DIGEST, error_codes, sha256_digest
+from registry_client import EMPTY_JSON_DIGEST, blob_path, error_codes, sha256_digest
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 REPO = "library/blobs"
+
+
+ROOTS = {}
+
+
+def stored_root(client):
+    return ROOTS[client.base]
 
 
 @pytest.fixture
@@ -16,11 +24,12 @@ def stored(wharf):
     """A 1000-byte random blob pushed into REPO; returns (client, digest, bytes)."""
     data = os.urandom(1000)
     digest = wharf.client.push_blob(REPO, data)
+    ROOTS[wharf.client.base] = wharf.root
     return wharf.client, digest, data
 
 
 def assert_error(response, status, code):
-    assert response.status_code == status, response.text
+    assert response.status_code == status, f"HTTP {response.status_code}, expected {status}: {response.text[:300]!r}"
     assert code in error_codes(response), f"expected {code} in {response.text!r}"
     assert response.headers.get(API_VERSION[0]) == API_VERSION[1]
 
@@ -139,6 +148,7 @@ def test_delete_blob_answers_202_and_unlinks_only_that_repository(stored):
     kept = client.get_blob("library/second", digest)
     assert kept.status_code == 200
     assert kept.content == data
+    assert blob_path(stored_root(client), digest).exists()  # data stays for garbage collection
 
 
 def test_delete_unknown_blob_is_404_blob_unknown(wharf):
@@ -171,3 +181,79 @@ def test_error_responses_carry_api_version_header_and_json_body(wharf):
     body = response.json()
     assert isinstance(body["errors"], list) and body["errors"][0]["code"] == "BLOB_UNKNOWN"
     assert "application/json" in response.headers["Content-Type"]
+
+
+def test_large_blob_streams_in_and_out_byte_exact(wharf):
+    """48 MiB pushed with a chunked request body, read back whole and by range."""
+    client = wharf.client
+    pieces = [os.urandom(1024 * 1024) for _ in range(48)]
+    whole = hashlib.sha256()
+    for piece in pieces:
+        whole.update(piece)
+    digest = "sha256:" + whole.hexdigest()
+    started = client.start_upload(REPO)
+    location = client.absolute(started.headers["Location"])
+    done = client.put(
+        location + ("&" if "?" in location else "?") + "digest=" + digest,
+        data=iter(pieces),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert done.status_code == 201, done.text
+    response = client.get_blob(REPO, digest, stream=True)
+    assert response.status_code == 200
+    assert response.headers["Content-Length"] == str(48 * 1024 * 1024)
+    received = hashlib.sha256()
+    for block in response.iter_content(1024 * 1024):
+        received.update(block)
+    assert "sha256:" + received.hexdigest() == digest
+    middle = client.get_blob(REPO, digest, headers={"Range": "bytes=20971000-20972000"})
+    assert middle.status_code == 206
+    assert middle.content == b"".join(pieces)[20971000:20972001]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2/..%2F..%2Fetc/blobs/" + EMPTY_JSON_DIGEST,
+        "/v2/a/%2E%2E/b/tags/list",
+        "/v2/a/../../b/tags/list",
+        "/v2/%2e%2e/_catalog",
+    ],
+)
+def test_path_traversal_in_repository_name_is_rejected(wharf, path):
+    response = wharf.client.get(path)
+    assert response.status_code in (400, 404), f"{path}: {response.status_code} {response.text[:200]}"
+    assert error_codes(response) or response.status_code == 404
+
+
+def test_head_on_base_endpoint_is_200(wharf):
+    response = wharf.client.head("/v2/")
+    assert response.status_code == 200
+    assert response.headers[API_VERSION[0]] == API_VERSION[1]
+
+
+def test_mirror_namespace_query_parameter_is_ignored(stored):
+    """containerd appends ?ns=<registry> to every request it sends to a mirror
+    (reference section 4.1); a plain registry must still answer normally."""
+    client, digest, data = stored
+    response = client.get(f"/v2/{REPO}/blobs/{digest}?ns=docker.io")
+    assert response.status_code == 200
+    assert response.content == data
+    assert client.head(f"/v2/{REPO}/blobs/{digest}?ns=docker.io").status_code == 200
+
+
+def test_every_kind_of_response_carries_the_api_version_header(stored):
+    client, digest, data = stored
+    requests_to_make = [
+        ("GET", f"/v2/{REPO}/blobs/{digest}", {"Range": "bytes=0-1"}),  # 206
+        ("GET", f"/v2/{REPO}/blobs/{digest}", {"Range": "bytes=5000-"}),  # 416
+        ("GET", f"/v2/{REPO}/blobs/{digest}", {"If-None-Match": f'"{digest}"'}),  # 304
+        ("HEAD", f"/v2/{REPO}/blobs/{digest}", {}),
+        ("GET", "/v2/no/such/route/here", {}),
+        ("GET", "/not-the-api", {}),
+        ("PATCH", "/v2/", {}),
+        ("POST", f"/v2/{REPO}/blobs/uploads/", {}),
+    ]
+    for method, path, headers in requests_to_make:
+        response = client.request(method, path, headers=headers)
+        assert response.headers.get(API_VERSION[0]) == API_VERSION[1], (method, path, response.status_code)

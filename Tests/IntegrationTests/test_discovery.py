@@ -21,7 +21,7 @@ REPO = "org/tools"
 
 
 def assert_error(response, status, code):
-    assert response.status_code == status, response.text
+    assert response.status_code == status, f"HTTP {response.status_code}, expected {status}: {response.text[:300]!r}"
     assert code in error_codes(response), f"expected {code} in {response.text!r}"
 
 
@@ -308,3 +308,25 @@ def test_deleted_referrer_is_no_longer_listed(referred):
     manifests = client.get(f"/v2/{REPO}/referrers/{subject.digest}").json()["manifests"]
     assert gone not in by_digest(manifests)
     assert len(manifests) == 2
+
+
+def test_referrer_index_without_artifact_type_is_listed_without_one(wharf):
+    client = wharf.client
+    subject = client.push_image(REPO, "app")
+    child = client.push_image(REPO, None)
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": child.digest, "size": len(child.body)}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject.digest, "size": len(subject.body)},
+        "annotations": {"org.example.note": "index"},
+    }
+    body = json.dumps(index).encode()
+    response = client.push_manifest(REPO, "an-index", body, OCI_INDEX)
+    assert response.status_code == 201, response.text
+    assert response.headers["OCI-Subject"] == subject.digest
+    listed = client.get(f"/v2/{REPO}/referrers/{subject.digest}").json()["manifests"]
+    assert listed == [
+        {"mediaType": OCI_INDEX, "digest": sha256_digest(body), "size": len(body),
+         "annotations": {"org.example.note": "index"}}
+    ]

@@ -1,6 +1,7 @@
 """Manifest push, pull, negotiation and delete (OCI Distribution v1.1.1 end-3,
 end-7, end-9; distribution's registry/handlers/manifests.go for Accept)."""
 
+import http.client
 import json
 import os
 
@@ -26,7 +27,7 @@ DOCKER_ONLY_ACCEPT = f"{DOCKER_MANIFEST}, {DOCKER_LIST}"
 
 
 def assert_error(response, status, code):
-    assert response.status_code == status, response.text
+    assert response.status_code == status, f"HTTP {response.status_code}, expected {status}: {response.text[:300]!r}"
     assert code in error_codes(response), f"expected {code} in {response.text!r}"
 
 
@@ -283,7 +284,7 @@ def test_readonly_store_refuses_manifest_put_with_405(wharf_factory, tmp_path):
 def test_no_accept_or_wildcard_gets_stored_type(wharf, accept, docker):
     client = wharf.client
     image = client.push_multiarch(REPO, "v1", docker=docker)
-    headers = {} if accept is None else {"Accept": accept}
+    headers = {"Accept": accept}  # None drops requests' default "Accept: */*"
     for reference in ("v1", image.digest):
         response = client.get(f"/v2/{REPO}/manifests/{reference}", headers=headers)
         assert_manifest_response(response, image.body, image.media_type)
@@ -334,3 +335,81 @@ def test_manifest_of_one_repository_is_unknown_in_another(wharf):
     image = client.push_image(REPO, "v1")
     client.push_image("apps/other", "v1")
     assert_error(client.get_manifest("apps/other", image.digest), 404, "MANIFEST_UNKNOWN")
+
+
+def test_manifest_sent_with_chunked_encoding_is_accepted(wharf):
+    client = wharf.client
+    body = small_oci_manifest(client)
+    response = client.put(
+        f"/v2/{REPO}/manifests/chunked",
+        data=iter([body[:100], body[100:]]),
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    assert response.status_code == 201, response.text
+    assert client.get_manifest(REPO, "chunked").content == body
+
+
+def test_oversized_manifest_without_content_length_is_413(wharf):
+    """The 4 MiB limit must hold for a chunked body too, not only for a declared length."""
+    client = wharf.client
+    body = small_oci_manifest(client, annotations={"padding": "z" * (5 * 1024 * 1024)})
+    pieces = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    response = client.put(
+        f"/v2/{REPO}/manifests/huge", data=iter(pieces), headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert response.status_code == 413, response.text[:300]
+    assert_error(client.get_manifest(REPO, "huge"), 404, "MANIFEST_UNKNOWN")
+
+
+# Distribution v3 (registry/handlers/manifests.go), reference section 3.3: a Docker
+# manifest list fetched by tag without the list type in Accept is replaced by its
+# linux/amd64 child; if that child is schema2 and schema2 is not accepted either,
+# the answer is 400 MANIFEST_INVALID. By digest, the list is always served as is.
+
+
+def test_docker_list_by_tag_without_list_in_accept_serves_linux_amd64_child(wharf):
+    client = wharf.client
+    image = client.push_multiarch(REPO, "v1", docker=True)
+    amd64 = image.children[0]
+    response = client.get_manifest(REPO, "v1", accept=DOCKER_MANIFEST)
+    assert_manifest_response(response, amd64.body, DOCKER_MANIFEST)
+    by_digest = client.get_manifest(REPO, image.digest, accept=DOCKER_MANIFEST)
+    assert_manifest_response(by_digest, image.body, DOCKER_LIST)
+
+
+def test_docker_list_by_tag_accepting_neither_list_nor_schema2_is_400_manifest_invalid(wharf):
+    client = wharf.client
+    client.push_multiarch(REPO, "v1", docker=True)
+    response = client.get_manifest(REPO, "v1", accept=f"{OCI_MANIFEST}, {OCI_INDEX}")
+    assert_error(response, 400, "MANIFEST_INVALID")
+
+
+def test_repeated_accept_header_lines_are_all_honoured(wharf):
+    """HTTP allows a header to repeat (RFC 9110 5.3); regctl sends one Accept line
+    per media type, and containers/image may too. The last line alone must not decide."""
+    client = wharf.client
+    image = client.push_image(REPO, "v1")
+    conn = http.client.HTTPConnection("127.0.0.1", wharf.port, timeout=10)
+    try:
+        conn.putrequest("GET", f"/v2/{REPO}/manifests/v1")
+        conn.putheader("Accept", OCI_MANIFEST)
+        conn.putheader("Accept", DOCKER_MANIFEST)
+        conn.putheader("Accept", DOCKER_LIST)
+        conn.endheaders()
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    assert response.status == 200, body[:300]
+    assert body == image.body
+    assert response.getheader("Content-Type") == OCI_MANIFEST
+
+
+def test_manifest_requests_with_ns_query_parameter_resolve_normally(wharf):
+    client = wharf.client
+    image = client.push_image(REPO, "v1")
+    head = client.head(f"/v2/{REPO}/manifests/v1?ns=docker.io", headers={"Accept": OCI_MANIFEST})
+    assert head.status_code == 200
+    assert head.headers["Docker-Content-Digest"] == image.digest
+    got = client.get(f"/v2/{REPO}/manifests/{image.digest}?ns=docker.io", headers={"Accept": OCI_MANIFEST})
+    assert_manifest_response(got, image.body, OCI_MANIFEST)

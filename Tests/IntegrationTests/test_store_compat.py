@@ -50,6 +50,17 @@ def assert_serves_identically(client, images):
     assert catalog == sorted(by_repo)
 
 
+def assert_serves_identically_except_catalog(client, images):
+    """Like assert_serves_identically, but the catalog also holds lib/mounted."""
+    for (repo, tag), image in images.items():
+        top, manifests, blobs = client.walk(repo, tag)
+        assert top == image.digest, f"{repo}:{tag}"
+        assert manifests == image.all_manifests()
+        assert blobs == image.all_blobs()
+    catalog = client.get("/v2/_catalog").json()["repositories"]
+    assert set(catalog) >= {repo for repo, _ in images}
+
+
 def test_wharf_serves_store_written_by_docker_registry(docker_registry_factory, wharf_factory, skopeo, tmp_path):
     root = tmp_path / "distribution-store"
     writer = docker_registry_factory(root)
@@ -108,17 +119,6 @@ def test_docker_registry_serves_store_written_by_wharf(docker_registry_factory, 
         assert blobs == images[(repo, tag)].all_blobs()
 
 
-def assert_serves_identically_except_catalog(client, images):
-    """Like assert_serves_identically, but the catalog also holds lib/mounted."""
-    for (repo, tag), image in images.items():
-        top, manifests, blobs = client.walk(repo, tag)
-        assert top == image.digest, f"{repo}:{tag}"
-        assert manifests == image.all_manifests()
-        assert blobs == image.all_blobs()
-    catalog = client.get("/v2/_catalog").json()["repositories"]
-    assert set(catalog) >= {repo for repo, _ in images}
-
-
 @pytest.mark.parametrize("first", ["docker-registry", "wharf"])
 def test_both_servers_write_into_one_store_and_each_reads_all(docker_registry_factory, wharf_factory, tmp_path, first):
     root = tmp_path / "shared"
@@ -135,3 +135,55 @@ def test_both_servers_write_into_one_store_and_each_reads_all(docker_registry_fa
             assert top == image.digest
             assert manifests == image.all_manifests()
         server.stop()
+
+
+@pytest.mark.parametrize("deleter", ["wharf", "docker-registry"])
+def test_deletes_made_by_one_server_are_honoured_by_the_other(docker_registry_factory, wharf_factory, tmp_path, deleter):
+    root = tmp_path / "deletes"
+    factories = {"wharf": wharf_factory, "docker-registry": docker_registry_factory}
+    reader_name = "docker-registry" if deleter == "wharf" else "wharf"
+    writer = factories[deleter](root)
+    client = writer.client
+    doomed = client.push_image("del/app", "doomed")
+    client.push_manifest_ok("del/app", "alias", doomed.body, doomed.media_type)
+    untagged = client.push_image("del/app", "untag-me")
+    kept = client.push_image("del/app", "kept")
+    blob = os.urandom(500)
+    blob_digest = client.push_blob("del/app", blob)
+    assert client.delete(f"/v2/del/app/manifests/{doomed.digest}").status_code == 202
+    assert client.delete(f"/v2/del/app/blobs/{blob_digest}").status_code == 202
+    if deleter == "wharf":  # Distribution 2.8 does not implement tag deletion
+        assert client.delete("/v2/del/app/manifests/untag-me").status_code == 202
+    writer.stop()
+
+    reader = factories[reader_name](root).client
+    for reference in ("doomed", "alias", doomed.digest):
+        assert reader.get_manifest("del/app", reference).status_code == 404, reference
+    assert reader.get_blob("del/app", blob_digest).status_code == 404
+    assert reader.get_manifest("del/app", "kept").content == kept.body
+    expected_tags = {"kept"} if deleter == "wharf" else {"kept", "untag-me"}
+    assert set(reader.tags("del/app")) == expected_tags
+    assert reader.get_manifest("del/app", untagged.digest).content == untagged.body
+
+
+def test_wharf_writes_distribution_filesystem_layout(wharf):
+    """Reference section 7.4: the files Distribution reads, with exact contents."""
+    client = wharf.client
+    image = client.push_image("lay/out", "v1", layers=1)
+    client.push_manifest_ok("lay/out", "v2", image.body, image.media_type)
+    v2 = wharf.root / "docker" / "registry" / "v2"
+    repo = v2 / "repositories" / "lay" / "out"
+    for digest, data in {**image.all_blobs(), image.digest: image.body}.items():
+        algorithm, hex_part = digest.split(":")
+        assert (v2 / "blobs" / algorithm / hex_part[:2] / hex_part / "data").read_bytes() == data
+    for digest in image.all_blobs():
+        algorithm, hex_part = digest.split(":")
+        assert (repo / "_layers" / algorithm / hex_part / "link").read_text() == digest
+    algorithm, hex_part = image.digest.split(":")
+    assert (repo / "_manifests" / "revisions" / algorithm / hex_part / "link").read_text() == image.digest
+    for tag in ("v1", "v2"):
+        tag_dir = repo / "_manifests" / "tags" / tag
+        assert (tag_dir / "current" / "link").read_text() == image.digest
+        assert (tag_dir / "index" / algorithm / hex_part / "link").read_text() == image.digest
+    leftovers = list((repo / "_uploads").iterdir()) if (repo / "_uploads").exists() else []
+    assert leftovers == [], f"finished uploads left behind: {leftovers}"

@@ -2,19 +2,21 @@
 (OCI Distribution v1.1.1 end-4a/4b/5/6/11/13 and section "Pushing blobs")."""
 
 import os
+import socket
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
 
-from registry_client import blob_path, error_codes, sha256_digest
+from registry_client import Registry, blob_path, error_codes, sha256_digest
 
 REPO = "team/uploads"
 OCTET = {"Content-Type": "application/octet-stream"}
 
 
 def assert_error(response, status, code):
-    assert response.status_code == status, response.text
+    assert response.status_code == status, f"HTTP {response.status_code}, expected {status}: {response.text[:300]!r}"
     assert code in error_codes(response), f"expected {code} in {response.text!r}"
 
 
@@ -267,10 +269,6 @@ def test_mount_without_from_answers_202_session(wharf):
 
 
 def test_concurrent_uploads_of_same_content_to_several_repositories_all_succeed(wharf):
-    from concurrent.futures import ThreadPoolExecutor
-
-    from registry_client import Registry
-
     data = os.urandom(256 * 1024)
     digest = sha256_digest(data)
 
@@ -284,3 +282,48 @@ def test_concurrent_uploads_of_same_content_to_several_repositories_all_succeed(
         fetched = wharf.client.get_blob(f"team/concurrent{index}", digest)
         assert fetched.status_code == 200 and fetched.content == data
     assert blob_path(wharf.root, digest).read_bytes() == data
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(wharf):
+    """RFC 9110 10.1.1: the server MUST answer a 100-continue expectation at once,
+    with 100 (Continue) or a final status. curl 7.88 sends it for PUT bodies over
+    1 KiB and otherwise waits a whole second before sending the body."""
+    client = wharf.client
+    location, _ = open_session(client)
+    path = urlsplit(location).path + ("?" + urlsplit(location).query if urlsplit(location).query else "")
+    data = os.urandom(4096)
+    digest = sha256_digest(data)
+    head = (
+        f"PUT {with_digest(path, digest)} HTTP/1.1\r\nHost: {wharf.host}\r\n"
+        f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n"
+        "Expect: 100-continue\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", wharf.port), timeout=5) as conn:
+        conn.sendall(head)
+        conn.settimeout(0.8)
+        try:
+            interim = conn.recv(4096)
+        except socket.timeout:
+            interim = b""
+        conn.settimeout(5)
+        conn.sendall(data)
+        received = b""
+        while b"HTTP/1.1 201" not in interim + received:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            received += chunk
+    assert interim.startswith(b"HTTP/1.1 100"), f"no 100 Continue within 0.8 s (got {interim[:60]!r})"
+    statuses = [line for line in (interim + received).split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+    assert statuses[-1].startswith(b"HTTP/1.1 201"), statuses
+    assert client.get_blob(REPO, digest).content == data
+
+
+def test_completed_session_cannot_be_reused(wharf):
+    client = wharf.client
+    data = b"once only"
+    location, _ = open_session(client)
+    assert client.put(with_digest(location, sha256_digest(data)), data=data, headers=OCTET).status_code == 201
+    again = client.put(with_digest(location, sha256_digest(data)), data=data, headers=OCTET)
+    assert_error(again, 404, "BLOB_UPLOAD_UNKNOWN")
+    assert_error(client.get(location), 404, "BLOB_UPLOAD_UNKNOWN")

@@ -85,13 +85,19 @@ import Testing
         ("http: {addr: nowhere}", "http.addr: \"nowhere\""),
         ("storage:\n  s3: {bucket: x}", "storage.s3: this storage driver is not supported"),
         ("log: {level: loud}", "log.level: \"loud\""),
-        ("middleware:\n  repository:\n    - name: openshift\n      options: {pullthrough: 3}", "middleware.repository[0].options.pullthrough"),
-        ("middleware:\n  repository:\n    - name: openshift\n      options: {projectcachettl: soon}", "projectcachettl: \"soon\" is not a duration"),
+        ("storage: {filesystem: {rootdirectory: /x}}\nmiddleware:\n  repository:\n    - name: openshift\n      options: {pullthrough: 3}", "middleware.repository[0].options.pullthrough"),
+        ("storage: {filesystem: {rootdirectory: /x}}\nmiddleware:\n  repository:\n    - name: openshift\n      options: {projectcachettl: soon}", "projectcachettl: \"soon\" is not a duration"),
         ("surprise: 1", "surprise: unknown key"),
     ])
     func badInputNamesTheKey(snippet: String, expected: String) {
         let message = message("version: 0.1\n" + snippet)
         #expect(message?.contains(expected) == true, "\(message ?? "no error")")
+    }
+
+    @Test func storageIsRequired() {
+        #expect(message("version: 0.1\nhttp:\n  addr: :5000")?.contains("storage: required") == true)
+        #expect(message("version: 0.1\nstorage:\n  delete: {enabled: true}")?.contains("storage: no storage driver") == true)
+        #expect(message("version: 0.1", environment: ["REGISTRY_STORAGE": "filesystem"]) == nil)
     }
 
     @Test func versionIsRequired() {

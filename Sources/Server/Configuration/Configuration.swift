@@ -95,7 +95,17 @@ extension Configuration {
         guard version == "0.1" else { throw ConfigurationError("version: \"\(version)\" is not supported (use 0.1)") }
         try readLog(root.section("log"))
         try readHTTP(root.section("http"))
-        try readStorage(root.section("storage"))
+        guard let storageNode = root.child("storage") else {
+            throw ConfigurationError("storage: required (e.g. storage.filesystem.rootdirectory: /var/lib/registry)")
+        }
+        if case .scalar(let driver) = storageNode.value {
+            // `REGISTRY_STORAGE=filesystem` selects a driver with its defaults, as in Distribution.
+            guard driver == "filesystem" else {
+                throw ConfigurationError("storage: \"\(driver)\" is not a supported storage driver; use filesystem")
+            }
+        } else {
+            try readStorage(storageNode)
+        }
         try readMiddleware(root.section("middleware"))
         if let proxy = root.child("proxy") { try readProxy(proxy) }
         let catalog = try root.section("catalog")
@@ -177,6 +187,9 @@ extension Configuration {
             throw ConfigurationError("storage.\(other.key): this storage driver is not supported; use storage.filesystem")
         }
         try node.expectKeys(["filesystem", "delete", "redirect", "cache", "maintenance", "tag"])
+        guard node.value["filesystem"] != nil else {
+            throw ConfigurationError("storage: no storage driver given (use storage.filesystem)")
+        }
         let filesystem = try node.section("filesystem")
         try filesystem.expectKeys(["rootdirectory", "maxthreads"])
         storage.rootDirectory = try filesystem.string("rootdirectory") ?? storage.rootDirectory

@@ -44,6 +44,9 @@ extension RegistryHandler {
             guard let child, let digest = Digest(child.digest), let manifest = try await store.manifest(digest, in: name) else {
                 throw RegistryError(.manifestUnknown, "manifest list \(stored.digest) has no linux/amd64 image for a client that does not accept manifest lists")
             }
+            guard accepted.contains(manifest.mediaType) else {
+                throw RegistryError(.manifestInvalid, "\(reference) is a manifest list of \(manifest.mediaType) images, and the request's Accept header includes neither")
+            }
             return manifest
         case MediaType.ociManifest, MediaType.ociIndex:
             throw RegistryError(.manifestUnknown, "\(reference) is a \(stored.mediaType), which the request's Accept header does not include")
