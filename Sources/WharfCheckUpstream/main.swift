@@ -1,0 +1,4 @@
+// Temporary executable: runs `wharf check-upstream` without the root command, which another
+// branch owns. CheckUpstreamCommand.swift here is a symlink to Sources/wharf/CheckUpstreamCommand.swift.
+// Remove this target when the root command registers CheckUpstreamCommand.
+await CheckUpstreamCommand.main()
