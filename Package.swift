@@ -71,8 +71,10 @@ let package = Package(
             path: "Benchmarks/upstream-client/UpstreamClientBench"
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
-        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "OCI"]),
-        .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPClient", "OCI"]),
+        // Starts the Python fixtures of Tests/IntegrationTests/upstream for the two test targets below.
+        .target(name: "UpstreamTestSupport", path: "Tests/UpstreamTestSupport"),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "OCI", "UpstreamTestSupport"]),
+        .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPClient", "OCI", "UpstreamTestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCI"]),
         .testTarget(
             name: "ServerTests",

@@ -130,6 +130,8 @@ public final class HTTPBodyStream: AsyncSequence, Sendable {
 
     /// How many times the transfer paused because the consumer was behind.
     public var pauseCount: Int { sink.pauseCount }
+    /// The most body bytes this stream ever held in memory.
+    public var maxBufferedBytes: Int { sink.maxBuffered }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let stream: HTTPBodyStream

@@ -124,8 +124,9 @@ final class StreamingSink: TransferSink, Sendable {
         var headWaiter: CheckedContinuation<HTTPResponseHead, any Error>?
         var bodyWaiter: CheckedContinuation<[UInt8]?, any Error>?
         var outcome: Result<TransferSummary, HTTPClientError>?
-        /// Pauses so far; for tests and metrics.
+        /// Pauses so far, and the most bytes ever held; for tests and metrics.
         var pauseCount = 0
+        var maxBuffered = 0
     }
 
     let limit: Int
@@ -140,6 +141,7 @@ final class StreamingSink: TransferSink, Sendable {
     }
 
     var pauseCount: Int { state.withLock { $0.pauseCount } }
+    var maxBuffered: Int { state.withLock { $0.maxBuffered } }
 
     // MARK: Loop thread
 
@@ -160,6 +162,7 @@ final class StreamingSink: TransferSink, Sendable {
                 return (.pause, nil)
             }
             s.buffer.append(contentsOf: bytes)
+            s.maxBuffered = max(s.maxBuffered, s.buffer.count)
             guard let waiter = s.bodyWaiter else { return (.accepted, nil) }
             s.bodyWaiter = nil
             let chunk = s.buffer

@@ -318,6 +318,23 @@ public actor RegistryClient {
         }
     }
 
+    /// Whether the repository exists: `GET /v2/<name>/tags/list?n=1` answers 404 NAME_UNKNOWN when not.
+    /// (Distribution answers MANIFEST_UNKNOWN for a manifest in a missing repository, so a manifest
+    /// 404 alone cannot tell the two apart.)
+    public func repositoryExists(_ repository: RepositoryName) async throws(UpstreamError) -> Bool {
+        do {
+            _ = try await send(scope: Self.pullScope(repository), what: "tags of \(repository)", build: { endpoint in
+                HTTPRequest(.get, url: "\(endpoint.baseURL)/v2/\(repository)/tags/list?n=1")
+            }, run: { r throws(HTTPClientError) in
+                let response = try await http.execute(r, maxBodySize: 1024 * 1024)
+                return (response.head, response.body, ())
+            })
+            return true
+        } catch where error.code == .notFound {
+            return false
+        }
+    }
+
     /// HEAD a blob.
     public func headBlob(_ repository: RepositoryName, _ digest: Digest) async throws(UpstreamError) -> DescriptorInfo {
         try await head(scope: Self.pullScope(repository), what: "blob \(digest) in \(repository)") { endpoint in

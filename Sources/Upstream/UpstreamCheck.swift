@@ -161,7 +161,13 @@ public func checkUpstream(_ target: UpstreamTarget, options: CheckOptions) async
         var error = error
         switch error.code {
         case .notFound:
+            let repositoryMissing: Bool
             if error.registryCodes.contains("NAME_UNKNOWN") {
+                repositoryMissing = true
+            } else {
+                repositoryMissing = (try? await client.repositoryExists(repository)) == false
+            }
+            if repositoryMissing {
                 error.message = "repository \(repository) not found on \(target.registry) (NAME_UNKNOWN)"
             } else if error.registryCodes.contains("MANIFEST_UNKNOWN") {
                 error.message = "manifest \(reference) not found in repository \(repository) on \(target.registry) (MANIFEST_UNKNOWN)"
