@@ -234,6 +234,11 @@ public actor RegistryClient {
         return token
     }
 
+    /// Tests: plants a token as if the token server had issued it (to provoke a 401 and the retry).
+    func plantToken(_ token: String, scope: String) {
+        tokens.store(token, for: TokenCache.Key(registry: apiHost, scope: scope), issuedAt: nil, expiresIn: 300, now: configuration.now())
+    }
+
     /// The `Authorization` value for a request needing `scope`, or nil for anonymous.
     private func authorization(_ challenge: AuthChallenge?, scope: String?, forceRefresh: Bool) async throws(UpstreamError) -> String? {
         guard let challenge else { return nil }
