@@ -62,11 +62,24 @@ public final class HTTPClient: Sendable {
         }
     }
 
-    /// Runs `request` and writes a 2xx body to `fd` (from its current offset), gathered into
-    /// 256 KiB writes and hashed on the loop thread when `hashing` is given.
-    public func download(_ request: HTTPRequest, to fd: Int32, hashing: DigestHasher.Algorithm? = .sha256) async throws(HTTPClientError) -> HTTPDownload {
-        let sink = FileSink(fd: fd, hashing: hashing)
+    /// Where a download's bytes are hashed.
+    public enum HashPlacement: Sendable {
+        /// On a dispatch queue of the download's own, overlapping with receiving (default).
+        /// Memory: a ring of four 256 KiB buffers; the transfer pauses while all four wait to be hashed.
+        case pipelined
+        /// On the loop thread, right before each 256 KiB write (one buffer; slower on two cores).
+        case loopThread
+    }
+
+    /// Runs `request` and writes a 2xx body to `fd` (from its current offset), gathered from
+    /// libcurl's 16 KiB callbacks into 256 KiB writes, hashed when `hashing` is given.
+    public func download(_ request: HTTPRequest, to fd: Int32, hashing: DigestHasher.Algorithm? = .sha256,
+                         placement: HashPlacement = .pipelined) async throws(HTTPClientError) -> HTTPDownload {
         let handle = loop.makeHandle()
+        let sink: any DownloadSink = switch placement {
+        case .pipelined: PipelinedFileSink(fd: fd, hashing: hashing, loop: loop, handle: handle)
+        case .loopThread: FileSink(fd: fd, hashing: hashing)
+        }
         do {
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { c in
@@ -142,3 +155,10 @@ public final class HTTPBodyStream: AsyncSequence, Sendable {
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(stream: self) }
 }
+
+/// The file sinks, whichever thread hashes.
+protocol DownloadSink: TransferSink {
+    var continuation: CheckedContinuation<HTTPDownload, any Error>? { get set }
+}
+extension FileSink: DownloadSink {}
+extension PipelinedFileSink: DownloadSink {}

@@ -85,12 +85,13 @@ struct HTTPClientTests {
         server.stop()
     }
 
-    @Test func fileSinkWritesAndHashes() async throws {
+    @Test(arguments: [HTTPClient.HashPlacement.pipelined, .loopThread])
+    func fileSinkWritesAndHashes(placement: HTTPClient.HashPlacement) async throws {
         let dir = TemporaryDirectory()
         let fd = open(dir.file("body"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         defer { close(fd) }
         let count = 5 * 1024 * 1024 + 17
-        let result = try await client.download(HTTPRequest(.get, url: base + "/bytes/\(count)"), to: fd)
+        let result = try await client.download(HTTPRequest(.get, url: base + "/bytes/\(count)"), to: fd, placement: placement)
         #expect(result.head.status == 200)
         #expect(result.bytesWritten == Int64(count))
         #expect(result.digest == patternDigest(count: count))
@@ -98,7 +99,7 @@ struct HTTPClientTests {
         #expect(written.count == count)
         #expect(written.prefix(600).elementsEqual((0..<600).map(patternByte)))
         // A non-2xx body never reaches the file.
-        let missing = try await client.download(HTTPRequest(.get, url: base + "/status/404"), to: fd)
+        let missing = try await client.download(HTTPRequest(.get, url: base + "/status/404"), to: fd, placement: placement)
         #expect(missing.head.status == 404 && missing.bytesWritten == 0 && missing.digest == nil)
         #expect(!missing.errorBody.isEmpty)
         client.shutdown()

@@ -1,6 +1,6 @@
 // Downloads one URL through HTTPClient's file sink and prints throughput, digest and peak RSS
 // as one JSON line. Used by Benchmarks/upstream-client/run.sh.
-// usage: UpstreamClientBench <url> <output-file> [--no-hash] [--stream]
+// usage: UpstreamClientBench <url> <output-file> [--no-hash] [--loop-hash] [--stream]
 import Foundation
 import HTTPClient
 import OCI
@@ -26,21 +26,26 @@ func peakRSSKiB() -> Int {
 let start = ContinuousClock.now
 var bytes: Int64 = 0
 var digest = "-"
+var status = 0
 if args.contains("--stream") {
     // The streaming sink, consumed by a task that writes each chunk.
     let response = try await client.stream(HTTPRequest(.get, url: args[1]))
+    status = response.head.status
     for try await chunk in response.body {
         chunk.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
         bytes += Int64(chunk.count)
     }
 } else {
-    let result = try await client.download(HTTPRequest(.get, url: args[1]), to: fd, hashing: hashing)
+    let placement: HTTPClient.HashPlacement = args.contains("--loop-hash") ? .loopThread : .pipelined
+    let result = try await client.download(HTTPRequest(.get, url: args[1]), to: fd, hashing: hashing, placement: placement)
     bytes = result.bytesWritten
+    status = result.head.status
     digest = result.digest ?? "-"
 }
 let elapsed = ContinuousClock.now - start
 close(fd)
 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 let mib = Double(bytes) / 1048576 / seconds
-print("{\"bytes\": \(bytes), \"seconds\": \(String(format: "%.3f", seconds)), \"mib_per_s\": \(String(format: "%.1f", mib)), \"digest\": \"\(digest)\", \"peak_rss_kib\": \(peakRSSKiB())}")
+print("{\"status\": \(status), \"bytes\": \(bytes), \"seconds\": \(String(format: "%.3f", seconds)), \"mib_per_s\": \(String(format: "%.1f", mib)), \"digest\": \"\(digest)\", \"peak_rss_kib\": \(peakRSSKiB())}")
 client.shutdown()
+if !(200..<300).contains(status) { exit(1) }
