@@ -5,7 +5,9 @@ let package = Package(
     name: "wharf",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "wharf", targets: ["wharf"])
+        .executable(name: "wharf", targets: ["wharf"]),
+        // Temporary, until the root command registers CheckUpstreamCommand (see Sources/WharfCheckUpstream).
+        .executable(name: "wharf-check-upstream", targets: ["WharfCheckUpstream"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
@@ -26,6 +28,14 @@ let package = Package(
             name: "Storage",
             dependencies: ["OCI", .product(name: "Logging", package: "swift-log")]
         ),
+        // libcurl from the system (apt: libcurl4-openssl-dev).
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // Non-variadic wrappers over curl_easy_setopt/getinfo and the macros Swift does not import.
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        // One Swift face over libcurl's multi interface: a loop thread, sinks, TLS trust, redirects.
+        .target(name: "HTTPClient", dependencies: ["CCurl", "CCurlShim", "OCI"]),
+        // The upstream registry client: auth challenges, tokens, credentials, manifests and blobs.
+        .target(name: "Upstream", dependencies: ["OCI", "HTTPClient"]),
         // The HTTP server (SwiftNIO), routing, configuration and wiring.
         .target(
             name: "Server",
@@ -42,13 +52,29 @@ let package = Package(
         .executableTarget(
             name: "wharf",
             dependencies: [
-                "Server",
+                "Server", "Upstream",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Temporary: `wharf check-upstream` on its own, built from Sources/wharf/CheckUpstreamCommand.swift
+        // (symlinked). Remove once the root command registers CheckUpstreamCommand.
+        .executableTarget(
+            name: "WharfCheckUpstream",
+            dependencies: ["Upstream", "HTTPClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // Benchmarks/upstream-client: downloads one URL through HTTPClient's file sink.
+        .executableTarget(
+            name: "UpstreamClientBench",
+            dependencies: ["HTTPClient", "OCI"],
+            path: "Benchmarks/upstream-client/UpstreamClientBench"
+        ),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        // Starts the Python fixtures of Tests/IntegrationTests/upstream for the two test targets below.
+        .target(name: "UpstreamTestSupport", path: "Tests/UpstreamTestSupport"),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "OCI", "UpstreamTestSupport"]),
+        .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPClient", "OCI", "UpstreamTestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCI"]),
         .testTarget(
             name: "ServerTests",
