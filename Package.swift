@@ -36,11 +36,16 @@ let package = Package(
         .target(name: "HTTPClient", dependencies: ["CCurl", "CCurlShim", "OCI"]),
         // The upstream registry client: auth challenges, tokens, credentials, manifests and blobs.
         .target(name: "Upstream", dependencies: ["OCI", "HTTPClient"]),
+        // Pull-through: routing to upstreams, one fill per blob read live by every client, manifest freshness.
+        .target(
+            name: "Mirror",
+            dependencies: ["OCI", "Storage", "Upstream", "HTTPClient", .product(name: "Logging", package: "swift-log")]
+        ),
         // The HTTP server (SwiftNIO), routing, configuration and wiring.
         .target(
             name: "Server",
             dependencies: [
-                "OCI", "Storage",
+                "OCI", "Storage", "Mirror",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

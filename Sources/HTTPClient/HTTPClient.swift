@@ -74,11 +74,12 @@ public final class HTTPClient: Sendable {
     /// Runs `request` and writes a 2xx body to `fd` (from its current offset), gathered from
     /// libcurl's 16 KiB callbacks into 256 KiB writes, hashed when `hashing` is given.
     public func download(_ request: HTTPRequest, to fd: Int32, hashing: DigestHasher.Algorithm? = .sha256,
-                         placement: HashPlacement = .pipelined) async throws(HTTPClientError) -> HTTPDownload {
+                         placement: HashPlacement = .pipelined,
+                         observer: (any DownloadObserver)? = nil) async throws(HTTPClientError) -> HTTPDownload {
         let handle = loop.makeHandle()
         let sink: any DownloadSink = switch placement {
-        case .pipelined: PipelinedFileSink(fd: fd, hashing: hashing, loop: loop, handle: handle)
-        case .loopThread: FileSink(fd: fd, hashing: hashing)
+        case .pipelined: PipelinedFileSink(fd: fd, hashing: hashing, loop: loop, handle: handle, observer: observer)
+        case .loopThread: FileSink(fd: fd, hashing: hashing, observer: observer)
         }
         do {
             return try await withTaskCancellationHandler {

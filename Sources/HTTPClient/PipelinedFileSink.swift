@@ -34,10 +34,12 @@ final class PipelinedFileSink: TransferSink, @unchecked Sendable {
     /// Bytes of a callback that did not fit once the ring ran dry (at most one callback, 16 KiB).
     private var overflow: [UInt8] = []
     var continuation: CheckedContinuation<HTTPDownload, any Error>?
+    private let observer: (any DownloadObserver)?
 
     init(fd: Int32, hashing: DigestHasher.Algorithm?, loop: CurlLoop, handle: TransferHandle,
-         bufferSize: Int = 256 * 1024, bufferCount: Int = 4) {
+         bufferSize: Int = 256 * 1024, bufferCount: Int = 4, observer: (any DownloadObserver)? = nil) {
         self.fd = fd
+        self.observer = observer
         self.loop = loop
         self.handle = handle
         self.hasher = hashing.map { DigestHasher(algorithm: $0) }
@@ -48,7 +50,7 @@ final class PipelinedFileSink: TransferSink, @unchecked Sendable {
 
     deinit { for b in all { b.deallocate() } }
 
-    func receivedHead(_ head: HTTPResponseHead) {}
+    func receivedHead(_ head: HTTPResponseHead) { observer?.downloadDidReceiveHead(head) }
 
     func receivedBody(_ bytes: UnsafeRawBufferPointer) -> BodyDisposition {
         if current == nil {
@@ -115,6 +117,7 @@ final class PipelinedFileSink: TransferSink, @unchecked Sendable {
             offset += n
         }
         written += Int64(count)
+        observer?.downloadDidWrite(total: written)
         let ring = RingBuffer(pointer: buffer)
         queue.async { [self] in
             hasher?.update(UnsafeRawBufferPointer(rebasing: ring.pointer[0..<count]))

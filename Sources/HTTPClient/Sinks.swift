@@ -51,16 +51,19 @@ final class FileSink: TransferSink, @unchecked Sendable {
     private var filled = 0
     private var written: Int64 = 0
     var continuation: CheckedContinuation<HTTPDownload, any Error>?
+    private let observer: (any DownloadObserver)?
 
-    init(fd: Int32, hashing: DigestHasher.Algorithm?, bufferSize: Int = FileSink.defaultBufferSize) {
+    init(fd: Int32, hashing: DigestHasher.Algorithm?, bufferSize: Int = FileSink.defaultBufferSize,
+         observer: (any DownloadObserver)? = nil) {
         self.fd = fd
+        self.observer = observer
         self.hasher = hashing.map { DigestHasher(algorithm: $0) }
         self.buffer = .allocate(byteCount: bufferSize, alignment: 4096)
     }
 
     deinit { buffer.deallocate() }
 
-    func receivedHead(_ head: HTTPResponseHead) {}
+    func receivedHead(_ head: HTTPResponseHead) { observer?.downloadDidReceiveHead(head) }
 
     func receivedBody(_ bytes: UnsafeRawBufferPointer) -> BodyDisposition {
         var rest = bytes
@@ -89,6 +92,7 @@ final class FileSink: TransferSink, @unchecked Sendable {
             offset += n
         }
         written += Int64(filled)
+        observer?.downloadDidWrite(total: written)
         filled = 0
         return nil
     }

@@ -29,3 +29,12 @@ struct TransferID: Hashable, Sendable, Comparable {
     let value: UInt64
     static func < (a: TransferID, b: TransferID) -> Bool { a.value < b.value }
 }
+
+/// Follows a download into a file as it happens: the mirror lets clients read a blob while it is
+/// still arriving. Called on the loop thread, in order; implementations must return quickly.
+public protocol DownloadObserver: AnyObject, Sendable {
+    /// The final response head (after redirects).
+    func downloadDidReceiveHead(_ head: HTTPResponseHead)
+    /// The first `total` bytes of the body are now written to the file.
+    func downloadDidWrite(total: Int64)
+}

@@ -1,4 +1,5 @@
 import Logging
+import Mirror
 import ServiceLifecycle
 import Storage
 
@@ -23,7 +24,19 @@ public struct WharfServer: Service {
         settings.deleteEnabled = configuration.storage.deleteEnabled
         settings.readOnly = configuration.storage.readOnly
         settings.catalogMaxEntries = configuration.catalogMaxEntries
-        let handler = RegistryHandler(store: ContentStore(driver: driver), settings: settings)
+        let store = ContentStore(driver: driver)
+        var mirror: PullThrough?
+        if let mirrorConfiguration = configuration.mirrorConfiguration {
+            try await store.removeStaleStagingFiles()
+            mirror = try PullThrough(configuration: mirrorConfiguration, store: store, logger: logger)
+            logger.info("mirroring", metadata: [
+                "default": "\(mirrorConfiguration.defaultRegistry ?? "none")",
+                "upstreams": "\(mirrorConfiguration.upstreams.map(\.registry))",
+                "unlisted": "\(mirrorConfiguration.allowUnlisted)",
+            ])
+        }
+        defer { mirror?.shutdown() }
+        let handler = RegistryHandler(store: store, settings: settings, mirror: mirror)
         let server = HTTPServer(host: configuration.http.host, port: configuration.http.port, handler: handler,
                                 extraHeaders: configuration.http.headers, logger: logger)
         logger.info("serving", metadata: ["storage": "\(configuration.storage.rootDirectory)"])

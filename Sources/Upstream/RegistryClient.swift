@@ -359,7 +359,8 @@ public actor RegistryClient {
     /// GETs a blob (or `range` of it, inclusive) into `fd`, hashing as it goes. A whole blob is
     /// verified against `digest`; a mismatch throws `.digestMismatch` (the bytes are already in `fd`:
     /// the caller discards them).
-    public func blob(_ repository: RepositoryName, _ digest: Digest, range: (Int64, Int64?)? = nil, to fd: Int32) async throws(UpstreamError) -> BlobResult {
+    public func blob(_ repository: RepositoryName, _ digest: Digest, range: (Int64, Int64?)? = nil, to fd: Int32,
+                     observer: (any DownloadObserver)? = nil) async throws(UpstreamError) -> BlobResult {
         let what = "blob \(digest) in \(repository)"
         let algorithm = DigestHasher(for: digest)?.algorithm ?? .sha256
         let (head, download) = try await send(scope: Self.pullScope(repository), what: what, build: { endpoint in
@@ -367,7 +368,7 @@ public actor RegistryClient {
             if let range { r.range = (range.0, range.1) }
             return r
         }, run: { r throws(HTTPClientError) in
-            let download = try await http.download(r, to: fd, hashing: algorithm)
+            let download = try await http.download(r, to: fd, hashing: algorithm, observer: observer)
             return (download.head, download.errorBody, download)
         })
         let computed = download.digest.flatMap { Digest($0) }

@@ -19,6 +19,8 @@ import Testing
         ("/v2/a/tags/list", .tags(name("a"))),
         ("/v2/tags/tags/list", .tags(name("tags"))),
         ("/v2/a/referrers/\(digest)", .referrers(name("a"), digest)),
+        ("/v2/registry.lab:5000/team/app/manifests/v1", .manifest(name("registry.lab_5000/team/app"), "v1")),
+        ("/v2/localhost:5000/app/blobs/\(digest)", .blob(name("localhost_5000/app"), digest)),
     ])
     func parsesRoutes(path: String, expected: RegistryRoute) {
         #expect(RegistryRoute.parse(path[...]) == .success(expected))
@@ -29,7 +31,8 @@ import Testing
         #expect(RegistryRoute.parse(path[...]) == .failure(.notFound))
     }
 
-    @Test(arguments: ["/v2/A/manifests/latest", "/v2/a//b/blobs/x", "/v2/../etc/manifests/x", "/v2/a/../b/tags/list"])
+    @Test(arguments: ["/v2/A/manifests/latest", "/v2/a//b/blobs/x", "/v2/../etc/manifests/x", "/v2/a/../b/tags/list",
+                      "/v2/host:5000/manifests/latest", "/v2/host:x/app/manifests/latest", "/v2/a/b:1/manifests/latest"])
     func reportsInvalidNames(_ path: String) {
         guard case .failure(.invalidName) = RegistryRoute.parse(path[...]) else {
             Issue.record("expected an invalid name for \(path)")

@@ -1,4 +1,5 @@
 import Logging
+import Mirror
 
 /// Wharf's configuration: Distribution's `config.yml` shape, with OpenShift's
 /// `middleware.repository` options, read from YAML plus `REGISTRY_*` overrides.
@@ -8,6 +9,8 @@ public struct Configuration: Sendable {
     public var storage = StorageSettings()
     public var repository = RepositoryOptions()
     public var proxy: ProxySettings?
+    /// Wharf's `mirror:` section: upstream registries reached through `?ns=` or a path prefix.
+    public var mirror: MirrorSettings?
     /// The most repositories one catalog page may hold (`catalog.maxentries`).
     public var catalogMaxEntries = 1000
     /// Things in the file Wharf accepted but does not act on; logged at start-up.
@@ -49,6 +52,11 @@ public struct Configuration: Sendable {
         public var blobRepositoryCacheTTL: Duration = .seconds(600)
     }
 
+    /// Wharf's `mirror` section, before `proxy` and the OpenShift options are folded in.
+    public struct MirrorSettings: Sendable {
+        public var base = MirrorConfiguration()
+    }
+
     /// Distribution's `proxy` section: the default upstream of a pull-through cache.
     public struct ProxySettings: Sendable {
         public var remoteURL: String
@@ -88,7 +96,7 @@ extension Configuration {
 
     init(_ root: ConfigNode) throws {
         try root.expectKeys(
-            ["version", "log", "http", "storage", "middleware", "proxy", "catalog"],
+            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror"],
             ignored: ["auth", "notifications", "health", "redis", "reporting", "validation", "compatibility",
                       "openshift", "loglevel", "tags", "policy"])
         guard let version = try root.string("version") else { throw ConfigurationError("version: required (use 0.1)") }
@@ -108,6 +116,7 @@ extension Configuration {
         }
         try readMiddleware(root.section("middleware"))
         if let proxy = root.child("proxy") { try readProxy(proxy) }
+        if let mirror = root.child("mirror") { try readMirror(mirror) }
         let catalog = try root.section("catalog")
         try catalog.expectKeys(["maxentries"])
         catalogMaxEntries = try catalog.int("maxentries", range: 1...100_000) ?? catalogMaxEntries
@@ -260,6 +269,63 @@ extension Configuration {
         repository.projectCacheTTL = try node.duration("projectcachettl") ?? repository.projectCacheTTL
         repository.blobRepositoryCacheTTL = try node.duration("blobrepositorycachettl") ?? repository.blobRepositoryCacheTTL
         _ = try node.string("dockerregistryurl")
+    }
+
+    private mutating func readMirror(_ node: ConfigNode) throws {
+        try node.expectKeys(["default", "allowunlisted", "certsdirectory", "maxconcurrentfills", "tagttl", "resumeattempts", "upstreams"])
+        var settings = MirrorConfiguration()
+        settings.defaultRegistry = try node.string("default")
+        settings.allowUnlisted = try node.bool("allowunlisted") ?? true
+        settings.certsDirectory = try node.string("certsdirectory")
+        settings.maxConcurrentFills = try node.int("maxconcurrentfills", range: 1...10_000) ?? settings.maxConcurrentFills
+        settings.tagTTL = try node.duration("tagttl") ?? settings.tagTTL
+        settings.resumeAttempts = try node.int("resumeattempts", range: 1...100) ?? settings.resumeAttempts
+        for entry in try node.list("upstreams") {
+            try entry.expectKeys(["registry", "username", "password", "authfile", "insecure"])
+            guard let registry = try entry.string("registry"), !registry.isEmpty, !registry.contains("/") else {
+                throw ConfigurationError("\(entry.path).registry: required, a host[:port] such as docker.io or registry.example:5000")
+            }
+            var upstream = MirrorConfiguration.Upstream(registry: registry.lowercased())
+            upstream.username = try entry.string("username")
+            upstream.password = try entry.string("password")
+            upstream.authFile = try entry.string("authfile")
+            upstream.insecure = try entry.bool("insecure") ?? false
+            if upstream.username != nil && upstream.authFile != nil {
+                throw ConfigurationError("\(entry.path): give username/password or authfile, not both")
+            }
+            settings.upstreams.append(upstream)
+        }
+        mirror = MirrorSettings(base: settings)
+    }
+
+    /// The mirror's configuration, or nil when neither `mirror` nor `proxy` is configured.
+    public var mirrorConfiguration: MirrorConfiguration? {
+        guard mirror != nil || proxy != nil else { return nil }
+        var settings = mirror?.base ?? MirrorConfiguration()
+        if mirror == nil { settings.allowUnlisted = false }
+        if let proxy, let registry = Self.registryHost(of: proxy.remoteURL) {
+            settings.defaultRegistry = settings.defaultRegistry ?? registry
+            if settings.upstream(for: registry) == nil {
+                var upstream = MirrorConfiguration.Upstream(registry: registry)
+                upstream.username = proxy.username
+                upstream.password = proxy.password
+                upstream.insecure = proxy.remoteURL.hasPrefix("http://")
+                settings.upstreams.append(upstream)
+            }
+        }
+        settings.pullthrough = repository.pullthrough
+        settings.keepCopies = repository.mirrorPullthrough
+        settings.blobRepositoryTTL = repository.blobRepositoryCacheTTL
+        return settings
+    }
+
+    /// `host[:port]` of a URL, with Docker Hub's API host folded into `docker.io`.
+    static func registryHost(of url: String) -> String? {
+        var rest = Substring(url)
+        for prefix in ["https://", "http://"] where rest.hasPrefix(prefix) { rest = rest.dropFirst(prefix.count) }
+        let host = rest.split(separator: "/", maxSplits: 1).first.map { String($0).lowercased() } ?? ""
+        guard !host.isEmpty else { return nil }
+        return ["registry-1.docker.io", "index.docker.io", "registry.hub.docker.com"].contains(host) ? "docker.io" : host
     }
 
     private mutating func readProxy(_ node: ConfigNode) throws {

@@ -38,6 +38,10 @@ public struct HTTPResponse: Sendable {
         case file(NIOFileHandle, offset: Int64, length: Int64)
         /// Headers announce a length but no body is sent (HEAD).
         case headOnly
+        /// `length` bytes that `produce` writes as they become available. If it throws before
+        /// writing them all, the connection is closed: a client never mistakes a short body for
+        /// a whole one.
+        case stream(length: Int64, produce: @Sendable (BodyWriter) async throws -> Void)
     }
 
     public var status: HTTPResponseStatus
@@ -99,5 +103,14 @@ enum QueryString {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
         default: return nil
         }
+    }
+}
+
+/// Writes the chunks of a streamed response body.
+public struct BodyWriter: Sendable {
+    let outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+
+    public func write(_ buffer: ByteBuffer) async throws {
+        try await outbound.write(.body(.byteBuffer(buffer)))
     }
 }

@@ -100,6 +100,12 @@ public struct HTTPServer: Sendable {
         case .buffer(let buffer):
             headers.replaceOrAdd(name: "Content-Length", value: String(buffer.readableBytes))
             try await outbound.write(contentsOf: [head(), .body(.byteBuffer(buffer)), .end(nil)])
+        case .stream(let length, let produce):
+            headers.replaceOrAdd(name: "Content-Length", value: String(length))
+            try await outbound.write(head())
+            // A failure here propagates and closes the connection mid-body, on purpose.
+            try await produce(BodyWriter(outbound: outbound))
+            try await outbound.write(.end(nil))
         case .file(let handle, let offset, let length):
             headers.replaceOrAdd(name: "Content-Length", value: String(length))
             let region = FileRegion(fileHandle: handle, readerIndex: Int(offset), endIndex: Int(offset + length))

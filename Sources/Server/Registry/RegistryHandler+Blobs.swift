@@ -5,32 +5,51 @@ import Storage
 
 extension RegistryHandler {
     func getBlob(_ name: RepositoryName, digest: Digest, request: HTTPRequest) async throws -> HTTPResponse {
+        let route = mirrorRoute(name, request)
+        let repository = route?.localRepository ?? name
         // A digest is not a password: the repository must reference the blob.
-        guard try await store.isLinked(digest, in: name), let size = try await store.blobSize(digest) else {
-            throw RegistryError(.blobUnknown, "blob \(digest) is not known in \(name)", detailJSON: #"{"digest":"\#(digest)"}"#)
+        if try await store.isLinked(digest, in: repository), let size = try await store.blobSize(digest) {
+            return try await serveStoredBlob(digest, size: size, request: request)
         }
-        var headers: HTTPHeaders = [
+        guard let route else { throw blobUnknown(digest, name) }
+        return try await getMirroredBlob(digest, route: route, request: request)
+    }
+
+    func blobUnknown(_ digest: Digest, _ name: RepositoryName) -> RegistryError {
+        RegistryError(.blobUnknown, "blob \(digest) is not known in \(name)", detailJSON: #"{"digest":"\#(digest)"}"#)
+    }
+
+    func blobHeaders(_ digest: Digest) -> HTTPHeaders {
+        [
             "Content-Type": "application/octet-stream",
             "Docker-Content-Digest": digest.description,
             "ETag": "\"\(digest)\"",
             "Accept-Ranges": "bytes",
             "Cache-Control": "max-age=31536000",
         ]
-        if request.headers.matchesETag(of: digest) {
-            return HTTPResponse(status: .notModified, headers: headers)
-        }
-        var status = HTTPResponseStatus.ok
-        var range = ByteRange(start: 0, end: size - 1)
+    }
+
+    /// The status and byte range a `Range` header asks for; adds `Content-Range`.
+    /// - Throws: `RANGE_INVALID` (416 with `Content-Range: bytes */size`) when unsatisfiable.
+    func resolveRange(_ request: HTTPRequest, size: Int64, headers: inout HTTPHeaders) throws -> (HTTPResponseStatus, ByteRange) {
         switch ByteRange.resolve(request.headers.first(name: "range"), size: size) {
-        case .whole: break
+        case .whole:
+            return (.ok, ByteRange(start: 0, end: size - 1))
         case .partial(let partial):
-            status = .partialContent
-            range = partial
             headers.add(name: "Content-Range", value: "bytes \(partial.start)-\(partial.end)/\(size)")
+            return (.partialContent, partial)
         case .unsatisfiable:
             throw RegistryError(.rangeInvalid, "range \(request.headers.first(name: "range") ?? "") cannot be satisfied for a blob of \(size) bytes",
                                 headers: [("Content-Range", "bytes */\(size)")])
         }
+    }
+
+    func serveStoredBlob(_ digest: Digest, size: Int64, request: HTTPRequest) async throws -> HTTPResponse {
+        var headers = blobHeaders(digest)
+        if request.headers.matchesETag(of: digest) {
+            return HTTPResponse(status: .notModified, headers: headers)
+        }
+        let (status, range) = try resolveRange(request, size: size, headers: &headers)
         if request.method == .HEAD || range.length <= 0 {
             headers.add(name: "Content-Length", value: String(max(0, range.length)))
             return HTTPResponse(status: status, headers: headers, body: .headOnly)
@@ -65,9 +84,7 @@ extension RegistryHandler {
 
     func deleteBlob(_ name: RepositoryName, digest: Digest) async throws -> HTTPResponse {
         try requireDeleteEnabled()
-        guard try await store.unlink(digest, from: name) else {
-            throw RegistryError(.blobUnknown, "blob \(digest) is not known in \(name)", detailJSON: #"{"digest":"\#(digest)"}"#)
-        }
+        guard try await store.unlink(digest, from: name) else { throw blobUnknown(digest, name) }
         return HTTPResponse(status: .accepted, headers: ["Docker-Content-Digest": digest.description])
     }
 }

@@ -1,3 +1,4 @@
+import Mirror
 import NIOCore
 import NIOHTTP1
 import OCI
@@ -5,16 +6,10 @@ import Storage
 
 extension RegistryHandler {
     func getManifest(_ name: RepositoryName, reference: ManifestReference, request: HTTPRequest) async throws -> HTTPResponse {
-        let digest: Digest
-        switch reference {
-        case .tag(let tag):
-            guard let target = try await store.resolve(tag, in: name) else { throw manifestUnknown(reference, name) }
-            digest = target
-        case .digest(let value):
-            digest = value
-        }
-        guard var stored = try await store.manifest(digest, in: name) else { throw manifestUnknown(reference, name) }
-        stored = try await negotiate(stored, accepting: request.headers.tokens("accept"), reference: reference, in: name)
+        let route = mirrorRoute(name, request)
+        var stored = try await lookUpManifest(reference, in: name, route: route)
+        stored = try await negotiate(stored, accepting: request.headers.tokens("accept"), reference: reference,
+                                     in: route?.localRepository ?? name, route: route)
 
         var headers: HTTPHeaders = [
             "Content-Type": stored.mediaType,
@@ -31,17 +26,36 @@ extension RegistryHandler {
         return HTTPResponse(status: .ok, headers: headers, body: .buffer(ByteBuffer(bytes: stored.bytes)))
     }
 
+    /// The manifest from the store, or for a mirrored repository through the mirror (which
+    /// serves the kept copy while it is fresh).
+    private func lookUpManifest(_ reference: ManifestReference, in name: RepositoryName, route: MirrorRoute?) async throws -> StoredManifest {
+        if let mirror, let route {
+            return try await mirror.manifest(reference, route: route)
+        }
+        let digest: Digest
+        switch reference {
+        case .tag(let tag):
+            guard let target = try await store.resolve(tag, in: name) else { throw manifestUnknown(reference, name) }
+            digest = target
+        case .digest(let value):
+            digest = value
+        }
+        guard let stored = try await store.manifest(digest, in: name) else { throw manifestUnknown(reference, name) }
+        return stored
+    }
+
     /// Applies the `Accept` header as Distribution does. Stored bytes are never rewritten;
     /// a client that lists no type it could take gets a clear 404 instead.
     private func negotiate(_ stored: StoredManifest, accepting accepted: [String], reference: ManifestReference,
-                           in name: RepositoryName) async throws -> StoredManifest {
+                           in name: RepositoryName, route: MirrorRoute?) async throws -> StoredManifest {
         if accepted.isEmpty || accepted.contains("*/*") || accepted.contains(stored.mediaType) { return stored }
         switch stored.mediaType {
         case MediaType.dockerManifestList:
             // Clients from before manifest lists get the linux/amd64 image, by tag only.
             guard case .tag = reference else { return stored }
             let child = stored.children.first { $0.platform?.os == "linux" && $0.platform?.architecture == "amd64" }
-            guard let child, let digest = Digest(child.digest), let manifest = try await store.manifest(digest, in: name) else {
+            guard let child, let digest = Digest(child.digest),
+                  let manifest = try await lookUpChild(digest, in: name, route: route) else {
                 throw RegistryError(.manifestUnknown, "manifest list \(stored.digest) has no linux/amd64 image for a client that does not accept manifest lists")
             }
             guard accepted.contains(manifest.mediaType) else {
@@ -53,6 +67,11 @@ extension RegistryHandler {
         default:
             return stored
         }
+    }
+
+    private func lookUpChild(_ digest: Digest, in name: RepositoryName, route: MirrorRoute?) async throws -> StoredManifest? {
+        if let mirror, let route { return try? await mirror.manifest(.digest(digest), route: route) }
+        return try await store.manifest(digest, in: name)
     }
 
     private func manifestUnknown(_ reference: ManifestReference, _ name: RepositoryName) -> RegistryError {

@@ -1,4 +1,5 @@
 import Logging
+import Mirror
 import NIOCore
 import NIOHTTP1
 import OCI
@@ -18,12 +19,15 @@ public struct RegistryHandler: HTTPHandler {
 
     let store: ContentStore
     let settings: Settings
+    /// Pull-through from upstream registries; nil when Wharf serves only what it holds.
+    let mirror: PullThrough?
     /// Bytes of small blobs, so hot small GETs never open a file.
     let smallBlobs = BoundedCache<Digest, ByteBuffer>(capacity: 64 << 20)
 
-    public init(store: ContentStore, settings: Settings) {
+    public init(store: ContentStore, settings: Settings, mirror: PullThrough? = nil) {
         self.store = store
         self.settings = settings
+        self.mirror = mirror
     }
 
     public func handle(_ request: HTTPRequest, body: RequestBody, logger: Logger) async -> HTTPResponse {

@@ -51,8 +51,18 @@ public enum RegistryRoute: Equatable, Sendable {
         func name(_ end: Int) -> Result<RepositoryName, ParseError> {
             let text = parts[..<end].joined(separator: "/")
             guard end > 0 else { return .failure(.notFound) }
-            guard let name = RepositoryName(text) else { return .failure(.invalidName(text)) }
-            return .success(name)
+            if let name = RepositoryName(text) { return .success(name) }
+            // A mirror path prefix may name a registry with a port (`/v2/host:5000/app/...`):
+            // `:` is not allowed in a repository name, so the port is written `host_5000`.
+            if end > 1, let first = parts.first, let colon = first.firstIndex(of: ":") {
+                let host = first[..<colon], port = first[first.index(after: colon)...]
+                if !port.isEmpty, port.allSatisfy(\.isNumber),
+                   host.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "." || $0 == "-" }),
+                   let name = RepositoryName("\(host)_\(port)/" + parts[1..<end].joined(separator: "/")) {
+                    return .success(name)
+                }
+            }
+            return .failure(.invalidName(text))
         }
 
         if count >= 3, parts[count - 2] == "tags", parts[count - 1] == "list", !trailingSlash {

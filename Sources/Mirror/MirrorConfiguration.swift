@@ -1,0 +1,45 @@
+/// How the mirror reaches upstream registries; read from `mirror:` and Distribution's `proxy:`.
+public struct MirrorConfiguration: Sendable {
+    /// One upstream registry.
+    public struct Upstream: Sendable, Equatable {
+        /// `host[:port]` as clients name it (`?ns=`, a `/v2/<host>/…` prefix); `docker.io` for Hub.
+        public var registry: String
+        public var username: String?
+        public var password: String?
+        /// A Docker `config.json` whose `auths` hold this registry's credentials.
+        public var authFile: String?
+        /// TLS verification off, and plain HTTP allowed.
+        public var insecure = false
+
+        public init(registry: String) { self.registry = registry }
+    }
+
+    public var upstreams: [Upstream] = []
+    /// Where bare names (no `?ns=`, no registry prefix) are pulled from; nil for none.
+    public var defaultRegistry: String?
+    /// Registries not listed in `upstreams` may be reached anonymously through `?ns=` or a prefix.
+    public var allowUnlisted = true
+    /// Where `certs.d/<host[:port]>/ca.crt` files are looked up.
+    public var certsDirectory: String?
+    /// Fills running at once; more wait for a slot.
+    public var maxConcurrentFills = 32
+    /// How long a tag is served before the upstream is asked again (a HEAD).
+    public var tagTTL: Duration = .seconds(60)
+    /// How long an upstream's confirmation that a repository holds a blob is remembered.
+    public var blobRepositoryTTL: Duration = .seconds(600)
+    /// OpenShift `pullthrough`: false never contacts an upstream.
+    public var pullthrough = true
+    /// OpenShift `mirrorpullthrough`: false streams from upstream without keeping a copy.
+    public var keepCopies = true
+    /// Attempts to resume a fill whose connection dropped.
+    public var resumeAttempts = 4
+
+    public init() {}
+
+    /// True when some route can reach an upstream.
+    public var isEnabled: Bool { pullthrough && (defaultRegistry != nil || !upstreams.isEmpty || allowUnlisted) }
+
+    public func upstream(for registry: String) -> Upstream? {
+        upstreams.first { $0.registry == registry }
+    }
+}

@@ -1,0 +1,87 @@
+import OCI
+import Upstream
+
+/// Where a repository's content comes from: the local repository it is stored under, and the
+/// upstream registry and repository it is pulled from.
+public struct MirrorRoute: Hashable, Sendable, CustomStringConvertible {
+    /// The repository in local storage (links, tags, revisions).
+    public let localRepository: RepositoryName
+    /// `host[:port]`, `docker.io` for Docker Hub.
+    public let registry: String
+    public let upstreamRepository: RepositoryName
+
+    public var description: String { "\(registry)/\(upstreamRepository)" }
+}
+
+/// Maps a requested repository name (and containerd's `?ns=`) to a `MirrorRoute`.
+///
+/// - `?ns=<registry>`: the name is the repository on that registry.
+/// - `<registry>/<repository>`: a first component with a `.`, a port or `localhost` names the
+///   registry (podman's `registries.conf` mirrors with a path). A port is written `_<port>` in a
+///   repository name, since `:` is not allowed there and `_` never occurs in a host name.
+/// - A bare name goes to the default registry, if there is one.
+///
+/// Docker Hub names get `library/` when they have one component. Content from the default
+/// registry is stored under its upstream name (as Distribution's proxy mode stores it); content
+/// from other registries under `<registry>/<repository>`, so registries never collide.
+public struct MirrorRouter: Sendable {
+    let configuration: MirrorConfiguration
+
+    public init(configuration: MirrorConfiguration) {
+        self.configuration = configuration
+    }
+
+    public func route(_ name: RepositoryName, namespace: String?) -> MirrorRoute? {
+        guard configuration.pullthrough else { return nil }
+        if let namespace, let registry = Self.normalisedRegistry(namespace) {
+            return make(registry: registry, repository: name)
+        }
+        let components = name.components
+        if components.count >= 2, let registry = Self.registryComponent(components[0]),
+           let rest = RepositoryName(components.dropFirst().joined(separator: "/")) {
+            return make(registry: registry, repository: rest)
+        }
+        guard let registry = configuration.defaultRegistry else { return nil }
+        return make(registry: registry, repository: name)
+    }
+
+    private func make(registry: String, repository: RepositoryName) -> MirrorRoute? {
+        guard registry == configuration.defaultRegistry || configuration.upstream(for: registry) != nil
+                || configuration.allowUnlisted else { return nil }
+        let upstream = DockerHub.normalise(repository, registry: registry)
+        let local: RepositoryName
+        if registry == configuration.defaultRegistry {
+            local = upstream
+        } else {
+            let prefix = registry.replacingOccurrences(of: ":", with: "_")
+            guard let prefixed = RepositoryName("\(prefix)/\(upstream.value)") else { return nil }
+            local = prefixed
+        }
+        return MirrorRoute(localRepository: local, registry: registry, upstreamRepository: upstream)
+    }
+
+    /// `host[:port]` lowercased, with Hub's aliases folded into `docker.io`; nil if not a host.
+    static func normalisedRegistry(_ text: String) -> String? {
+        let host = text.lowercased()
+        guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == ":" }) else { return nil }
+        return DockerHub.isHubHost(host) ? DockerHub.canonicalName : host
+    }
+
+    /// The registry a repository name's first component names, or nil if it is an ordinary component.
+    static func registryComponent(_ component: Substring) -> String? {
+        var text = String(component)
+        if let underscore = text.lastIndex(of: "_"), !text[text.index(after: underscore)...].isEmpty,
+           text[text.index(after: underscore)...].allSatisfy(\.isNumber) {
+            text.replaceSubrange(underscore...underscore, with: ":")
+        }
+        guard text.contains(".") || text.contains(":") || text == "localhost" else { return nil }
+        guard !text.contains("_") else { return nil }
+        return normalisedRegistry(text)
+    }
+}
+
+extension String {
+    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
+        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}

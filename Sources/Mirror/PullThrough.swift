@@ -1,0 +1,290 @@
+import Foundation
+import Logging
+import OCI
+import Storage
+import Synchronization
+import Upstream
+
+/// Pull-through: what the registry does for a repository whose content comes from upstream.
+///
+/// - Blobs: one upstream GET per digest (`BlobFill`), however many clients and repositories ask;
+///   clients read the staging file as it fills; the fill completes even if they all hang up.
+/// - Manifests: by digest fetched once and kept; by tag kept and revalidated with a HEAD once
+///   `tagTTL` has passed, the kept copy served when the upstream fails (stale-if-error).
+/// - Scope: a blob is served through a repository only if that repository's upstream holds it.
+public final class PullThrough: Sendable {
+    public let configuration: MirrorConfiguration
+    public let router: MirrorRouter
+    let store: ContentStore
+    let clients: UpstreamClients
+    let logger: Logger
+    private let fills = Mutex<[Digest: BlobFill]>([:])
+    private let fillSlots: AsyncSlots
+    private let confirmed = BoundedCache<ScopeKey, ContinuousClock.Instant>(capacity: 1 << 18)
+    private let tagsChecked = BoundedCache<TagKey, ContinuousClock.Instant>(capacity: 1 << 16)
+    private let manifestFlights = SingleFlight<ManifestKey, StoredManifest>()
+
+    public init(configuration: MirrorConfiguration, store: ContentStore, logger: Logger) throws {
+        self.configuration = configuration
+        self.router = MirrorRouter(configuration: configuration)
+        self.store = store
+        self.clients = try UpstreamClients(configuration: configuration)
+        self.logger = logger
+        self.fillSlots = AsyncSlots(configuration.maxConcurrentFills)
+    }
+
+    public func route(_ name: RepositoryName, namespace: String?) -> MirrorRoute? {
+        router.route(name, namespace: namespace)
+    }
+
+    public func shutdown() { clients.shutdown() }
+
+    // MARK: Blobs
+
+    /// Where a blob the local repository does not link comes from.
+    public enum BlobSource: Sendable {
+        /// Stored already (through another repository), and this route's upstream confirmed it.
+        case stored(size: Int64)
+        /// Being fetched; read it as it fills.
+        case filling(BlobFill)
+    }
+
+    /// Makes `digest` available through `route`: links a stored blob once the route's upstream
+    /// confirms it, or joins (or starts) the one fill of that digest.
+    public func blob(_ digest: Digest, route: MirrorRoute) async throws(RegistryError) -> BlobSource {
+        do {
+            if let size = try await store.blobSize(digest) {
+                try await confirm(digest, route: route)
+                try await store.link(digest, into: route.localRepository)
+                return .stored(size: size)
+            }
+        } catch let error as RegistryError {
+            throw error
+        } catch {
+            throw RegistryError(.unknown, "storage failed: \(error)")
+        }
+        let (fill, isNew) = try startOrJoinFill(digest, route: route)
+        if !isNew && fill.route != route {
+            try await confirm(digest, route: route)
+        }
+        return .filling(fill)
+    }
+
+    /// HEAD of a blob the store lacks: asked upstream, nothing downloaded.
+    public func headBlob(_ digest: Digest, route: MirrorRoute) async throws(RegistryError) -> Int64 {
+        if let fill = fills.withLock({ $0[digest] }), fill.route == route { return try await fill.size() }
+        let info: DescriptorInfo
+        do {
+            info = try await clients.client(for: route.registry).headBlob(route.upstreamRepository, digest)
+        } catch {
+            throw error.registryError(notFound: .blobUnknown)
+        }
+        rememberConfirmed(digest, route: route)
+        guard let size = info.size else {
+            throw RegistryError(.unavailable, "upstream \(route.registry) sent no size for blob \(digest)", status: 502)
+        }
+        return size
+    }
+
+    private func confirm(_ digest: Digest, route: MirrorRoute) async throws(RegistryError) {
+        let key = ScopeKey(route: route, digest: digest)
+        if let until = confirmed[key], until > .now { return }
+        do {
+            _ = try await clients.client(for: route.registry).headBlob(route.upstreamRepository, digest)
+        } catch {
+            throw error.registryError(notFound: .blobUnknown)
+        }
+        rememberConfirmed(digest, route: route)
+    }
+
+    private func rememberConfirmed(_ digest: Digest, route: MirrorRoute) {
+        confirmed.insert(.now + configuration.blobRepositoryTTL, for: ScopeKey(route: route, digest: digest))
+    }
+
+    private func startOrJoinFill(_ digest: Digest, route: MirrorRoute) throws(RegistryError) -> (BlobFill, Bool) {
+        let staging: StagingFile
+        do {
+            staging = try store.makeStagingFile(for: digest)
+        } catch {
+            throw RegistryError(.unknown, "cannot stage \(digest): \(error)")
+        }
+        var creationError: (any Error)?
+        let result = fills.withLock { fills -> (BlobFill, Bool)? in
+            if let running = fills[digest] { return (running, false) }
+            do {
+                let fill = try BlobFill(digest: digest, route: route, staging: staging)
+                fills[digest] = fill
+                return (fill, true)
+            } catch {
+                creationError = error
+                return nil
+            }
+        }
+        guard let (fill, isNew) = result else {
+            throw RegistryError(.unknown, "cannot start fetching \(digest): \(creationError.map { "\($0)" } ?? "")")
+        }
+        if isNew {
+            // Detached from the request: the fill completes even if every client hangs up.
+            Task.detached { [self] in await run(fill) }
+        }
+        return (fill, isNew)
+    }
+
+    private func run(_ fill: BlobFill) async {
+        await fillSlots.acquire()
+        defer { fillSlots.release() }
+        let outcome = await fetch(fill)
+        fills.withLock { fills in
+            if fills[fill.digest] === fill { fills[fill.digest] = nil }
+        }
+        fill.finish(outcome)
+    }
+
+    /// Fetches, resuming with `Range` after a dropped connection, verifies, and commits.
+    private func fetch(_ fill: BlobFill) async -> BlobFill.Outcome {
+        let client = clients.client(for: fill.route.registry)
+        let route = fill.route
+        var attempt = 0
+        var verified = false
+        let started = ContinuousClock.now
+        while true {
+            let offset = fill.bytesWritten
+            fill.prepareAttempt(from: offset)
+            do {
+                let result = try await client.blob(route.upstreamRepository, fill.digest, range: offset > 0 ? (offset, nil) : nil,
+                                                   to: fill.writeDescriptor, observer: fill)
+                // A whole body was verified by the client; a resumed one is checked below.
+                verified = result.status == 200
+                break
+            } catch {
+                attempt += 1
+                guard error.isTransient, attempt < configuration.resumeAttempts else {
+                    logger.warning("blob fill failed", metadata: ["oci.digest": "\(fill.digest)", "upstream": "\(route)", "error": "\(error)"])
+                    await discard(fill)
+                    return .failed(error.registryError(notFound: .blobUnknown))
+                }
+                logger.info("blob fill interrupted; resuming", metadata: [
+                    "oci.digest": "\(fill.digest)", "upstream": "\(route)", "offset": "\(fill.bytesWritten)", "error": "\(error)",
+                ])
+                try? await Task.sleep(for: .milliseconds(250 << min(attempt, 4)))
+            }
+        }
+        let size = fill.bytesWritten
+        do {
+            if !verified {
+                let actual = try await store.hashStaged(fill.staging, like: fill.digest)
+                guard actual == fill.digest else {
+                    logger.warning("resumed blob does not match its digest", metadata: ["oci.digest": "\(fill.digest)", "actual": "\(actual)"])
+                    await discard(fill)
+                    return .failed(RegistryError(.unavailable, "upstream \(route.registry) sent content for \(fill.digest) that hashes to \(actual)", status: 502))
+                }
+            }
+            guard configuration.keepCopies else {
+                await discard(fill)
+                return .committed
+            }
+            fsync(fill.writeDescriptor)
+            try await store.commitStaged(fill.staging, digest: fill.digest, size: size, into: route.localRepository)
+            logger.info("blob mirrored", metadata: [
+                "oci.digest": "\(fill.digest)", "upstream": "\(route)", "bytes": "\(size)",
+                "seconds": "\(ContinuousClock.now - started)",
+            ])
+            return .committed
+        } catch {
+            logger.error("committing a mirrored blob failed", metadata: ["oci.digest": "\(fill.digest)", "error": "\(error)"])
+            await discard(fill)
+            return .failed(RegistryError(.unknown, "storing \(fill.digest) failed"))
+        }
+    }
+
+    private func discard(_ fill: BlobFill) async {
+        try? await store.driver.delete(fill.staging.path)
+    }
+
+    // MARK: Manifests
+
+    /// The manifest `reference` of `route`, from the store when it is fresh, else from upstream.
+    public func manifest(_ reference: ManifestReference, route: MirrorRoute) async throws(RegistryError) -> StoredManifest {
+        do {
+            switch reference {
+            case .digest(let digest):
+                if let stored = try await store.manifest(digest, in: route.localRepository) { return stored }
+                return try await fetchManifest(reference, route: route, tag: nil)
+            case .tag(let tag):
+                return try await manifest(tag: tag, route: route)
+            }
+        } catch let error as RegistryError {
+            throw error
+        } catch {
+            throw RegistryError(.unknown, "storage failed: \(error)")
+        }
+    }
+
+    private func manifest(tag: Tag, route: MirrorRoute) async throws -> StoredManifest {
+        let key = TagKey(route: route, tag: tag)
+        let local = try await store.resolve(tag, in: route.localRepository)
+        if let local, let checked = tagsChecked[key], checked + configuration.tagTTL > .now,
+           let stored = try await store.manifest(local, in: route.localRepository) {
+            return stored
+        }
+        do {
+            if let local {
+                // HEAD does not count against pull limits; fetch only what changed.
+                let head = try await clients.client(for: route.registry).headManifest(route.upstreamRepository, .tag(tag))
+                if let digest = head.digest, let stored = try await store.manifest(digest, in: route.localRepository) {
+                    if digest != local { try await store.tag(tag, to: digest, in: route.localRepository) }
+                    tagsChecked.insert(.now, for: key)
+                    return stored
+                }
+            }
+            let stored = try await fetchManifest(.tag(tag), route: route, tag: tag)
+            tagsChecked.insert(.now, for: key)
+            return stored
+        } catch let error as UpstreamError {
+            if let local, error.code != .notFound, let stored = try await store.manifest(local, in: route.localRepository) {
+                logger.info("upstream failed; serving the kept manifest", metadata: [
+                    "upstream": "\(route)", "tag": "\(tag)", "error": "\(error)",
+                ])
+                return stored
+            }
+            throw error.registryError(notFound: .manifestUnknown)
+        } catch let error as RegistryError {
+            if let local, error.code != .manifestUnknown, let stored = try await store.manifest(local, in: route.localRepository) {
+                logger.info("upstream failed; serving the kept manifest", metadata: ["upstream": "\(route)", "tag": "\(tag)", "error": "\(error)"])
+                return stored
+            }
+            throw error
+        }
+    }
+
+    private func fetchManifest(_ reference: ManifestReference, route: MirrorRoute, tag: Tag?) async throws -> StoredManifest {
+        let key = ManifestKey(route: route, reference: reference)
+        return try await manifestFlights.run(key) { [store, clients] in
+            let result: ManifestResult
+            do {
+                result = try await clients.client(for: route.registry).manifest(route.upstreamRepository, reference)
+            } catch let error as UpstreamError {
+                throw error.registryError(notFound: .manifestUnknown)
+            }
+            guard result.body.count <= Manifest.maximumSize else {
+                throw RegistryError(.unavailable, "upstream \(route.registry) sent a manifest over \(Manifest.maximumSize) bytes", status: 502)
+            }
+            return try await store.putMirroredManifest(result.body, digest: result.digest, in: route.localRepository, tag: tag)
+        }
+    }
+}
+
+struct ScopeKey: Hashable, Sendable {
+    var route: MirrorRoute
+    var digest: Digest
+}
+
+struct TagKey: Hashable, Sendable {
+    var route: MirrorRoute
+    var tag: Tag
+}
+
+struct ManifestKey: Hashable, Sendable {
+    var route: MirrorRoute
+    var reference: ManifestReference
+}

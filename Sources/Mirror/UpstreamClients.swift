@@ -1,0 +1,67 @@
+import Foundation
+import HTTPClient
+import OCI
+import Synchronization
+import Upstream
+
+/// One `RegistryClient` per upstream registry (configured, or reached through `?ns=`), sharing
+/// one libcurl client, so tokens and connections are reused across requests.
+final class UpstreamClients: Sendable {
+    private let configuration: MirrorConfiguration
+    private let http: HTTPClient
+    private let clients = Mutex<[String: RegistryClient]>([:])
+
+    init(configuration: MirrorConfiguration) throws {
+        self.configuration = configuration
+        self.http = try HTTPClient(configuration: .init(certsDirectory: configuration.certsDirectory))
+    }
+
+    func client(for registry: String) -> RegistryClient {
+        clients.withLock { clients in
+            if let client = clients[registry] { return client }
+            var settings = RegistryClientConfiguration(registry: registry)
+            if let upstream = configuration.upstream(for: registry) {
+                settings.insecure = upstream.insecure
+                if let username = upstream.username {
+                    settings.credentials = Credentials(username: username, password: upstream.password ?? "")
+                } else if let file = upstream.authFile {
+                    settings.credentials = (try? CredentialStore(contentsOfFile: file))?.credentials(for: registry)
+                }
+            }
+            let client = RegistryClient(configuration: settings, http: http)
+            clients[registry] = client
+            return client
+        }
+    }
+
+    func shutdown() { http.shutdown() }
+}
+
+extension UpstreamError {
+    /// What a client of the mirror is told: an OCI error that names the upstream.
+    func registryError(notFound: RegistryError.Code) -> RegistryError {
+        switch code {
+        case .notFound:
+            return RegistryError(notFound, "\(message) (upstream \(registry))")
+        case .unauthorized:
+            return RegistryError(.unauthorized, "upstream \(registry) refused Wharf's credentials: \(message)")
+        case .denied:
+            return RegistryError(.denied, "upstream \(registry) denied access: \(message)")
+        case .tooManyRequests:
+            let seconds = retryAfter.map { String($0.components.seconds) }
+            return RegistryError(.tooManyRequests, "upstream \(registry) is rate limiting: \(message)",
+                                 headers: seconds.map { [("Retry-After", $0)] } ?? [])
+        case .timeout:
+            return RegistryError(.unavailable, "upstream \(registry) timed out: \(message)", status: 504)
+        case .digestMismatch:
+            return RegistryError(.unavailable, "upstream \(registry) sent content that does not match its digest: \(message)", status: 502)
+        default:
+            return RegistryError(.unavailable, "upstream \(registry) is unavailable (\(code)): \(message)", status: 502)
+        }
+    }
+
+    /// Worth another try: the connection, not the content, failed.
+    var isTransient: Bool {
+        [.connect, .timeout, .unavailable, .io, .other, .invalidResponse].contains(code)
+    }
+}
