@@ -81,6 +81,7 @@ let package = Package(
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "OCI", "UpstreamTestSupport"]),
         .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPClient", "OCI", "UpstreamTestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCI"]),
+        .testTarget(name: "MirrorTests", dependencies: ["Mirror", "Storage", "OCI", "HTTPClient"]),
         .testTarget(
             name: "ServerTests",
             dependencies: ["Server", "OCI", .product(name: "NIOCore", package: "swift-nio")]

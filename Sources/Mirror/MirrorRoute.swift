@@ -16,9 +16,10 @@ public struct MirrorRoute: Hashable, Sendable, CustomStringConvertible {
 /// Maps a requested repository name (and containerd's `?ns=`) to a `MirrorRoute`.
 ///
 /// - `?ns=<registry>`: the name is the repository on that registry.
-/// - `<registry>/<repository>`: a first component with a `.`, a port or `localhost` names the
-///   registry (podman's `registries.conf` mirrors with a path). A port is written `_<port>` in a
-///   repository name, since `:` is not allowed there and `_` never occurs in a host name.
+/// - `<registry>/<repository>`: a first component with a `.` or `localhost` names the registry
+///   (podman's `registries.conf` mirrors with a path). A port is written `_<port>` in a
+///   repository name, since `:` is not allowed there and `_` never occurs in a host name; a
+///   host without a dot (other than localhost) can only be reached through `?ns=`.
 /// - A bare name goes to the default registry, if there is one.
 ///
 /// Docker Hub names get `library/` when they have one component. Content from the default
@@ -72,9 +73,12 @@ public struct MirrorRouter: Sendable {
         var text = String(component)
         if let underscore = text.lastIndex(of: "_"), !text[text.index(after: underscore)...].isEmpty,
            text[text.index(after: underscore)...].allSatisfy(\.isNumber) {
+            // `host_5000` is `host:5000` only for a host that looks like one (`team_5` is a name).
+            let host = text[..<underscore]
+            guard host.contains(".") || host == "localhost" else { return nil }
             text.replaceSubrange(underscore...underscore, with: ":")
         }
-        guard text.contains(".") || text.contains(":") || text == "localhost" else { return nil }
+        guard text.contains(".") || text == "localhost" || text.hasPrefix("localhost:") else { return nil }
         guard !text.contains("_") else { return nil }
         return normalisedRegistry(text)
     }

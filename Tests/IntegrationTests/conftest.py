@@ -297,3 +297,78 @@ def skopeo():
         return result
 
     return run
+
+
+# -- pull-through mirror (test_mirror_*.py) ------------------------------------
+
+
+@pytest.fixture
+def mirror_factory(wharf_factory, tmp_path):
+    """start(*, proxy=None, mirror=None, middleware=None, root=None) -> Wharf whose config
+    carries Distribution's `proxy:` (e.g. {"remoteurl": "http://127.0.0.1:5000"}), Wharf's
+    `mirror:` (lists allowed, e.g. upstreams) and `middleware:` sections as given."""
+    from mirror_support import yaml_text
+
+    counter = [0]
+
+    def start(*, proxy=None, mirror=None, middleware=None, root=None):
+        counter[0] += 1
+        store = Path(root) if root else tmp_path / f"mirror-{counter[0]}-store"
+        for attempt in range(3):
+            port = free_port()
+            config = registry_config(store, port)
+            for key, section in (("proxy", proxy), ("mirror", mirror), ("middleware", middleware)):
+                if section is not None:
+                    config[key] = section
+            try:
+                return wharf_factory(store, config_text=yaml_text(config), port=port)
+            except PortInUse:
+                if attempt == 2:
+                    raise
+
+    return start
+
+
+def _scripted_upstream(request, flavour):
+    from mirror_support import ScriptedUpstream
+
+    require_tool("docker-registry")
+    upstream = ScriptedUpstream(flavour)
+    upstream.name = f"upstream-{flavour}"
+    _servers_of(request.node).append(upstream)
+    return upstream
+
+
+@pytest.fixture
+def token_upstream(request):
+    """docker-registry behind a Bearer token server (upstream/upstream_registry.py `token`),
+    seeded with test/app:v1; `.token_requests()` lists what the token server was asked."""
+    upstream = _scripted_upstream(request, "token")
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture
+def basic_upstream(request):
+    """docker-registry over HTTPS with htpasswd Basic auth (`tls-basic`); its CA is under
+    `.info["certs_dir"]`/127.0.0.1:PORT/ca.crt."""
+    upstream = _scripted_upstream(request, "tls-basic")
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture
+def relay_factory():
+    """start(upstream_port, cut_after=, corrupt=, delay=, chunk=) -> relay.Relay on 127.0.0.1."""
+    from relay import Relay
+
+    relays = []
+
+    def start(upstream_port, **faults):
+        relay = Relay(upstream_port, **faults)
+        relays.append(relay)
+        return relay
+
+    yield start
+    for relay in relays:
+        relay.stop()

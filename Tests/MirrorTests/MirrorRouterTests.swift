@@ -1,0 +1,61 @@
+@testable import Mirror
+import OCI
+import Testing
+
+@Suite struct MirrorRouterTests {
+    static func name(_ text: String) -> RepositoryName { RepositoryName(text)! }
+
+    func router(default registry: String? = "docker.io", allowUnlisted: Bool = true, pullthrough: Bool = true) -> MirrorRouter {
+        var configuration = MirrorConfiguration()
+        configuration.defaultRegistry = registry
+        configuration.allowUnlisted = allowUnlisted
+        configuration.pullthrough = pullthrough
+        configuration.upstreams = [.init(registry: "quay.io")]
+        return MirrorRouter(configuration: configuration)
+    }
+
+    @Test func bareNamesGoToTheDefaultRegistryWithHubNormalisation() {
+        let route = router().route(Self.name("alpine"), namespace: nil)
+        #expect(route == MirrorRoute(localRepository: Self.name("library/alpine"), registry: "docker.io",
+                                     upstreamRepository: Self.name("library/alpine")))
+    }
+
+    @Test func containerdNamespaceSelectsTheRegistry() {
+        let route = router().route(Self.name("team/app"), namespace: "quay.io")
+        #expect(route?.registry == "quay.io")
+        #expect(route?.upstreamRepository == Self.name("team/app"))
+        #expect(route?.localRepository == Self.name("quay.io/team/app"))
+        // The default registry's content lives under its upstream names, however it is reached.
+        #expect(router().route(Self.name("library/alpine"), namespace: "docker.io")?.localRepository == Self.name("library/alpine"))
+        #expect(router().route(Self.name("alpine"), namespace: "registry-1.docker.io")?.upstreamRepository == Self.name("library/alpine"))
+    }
+
+    @Test func aRegistryPrefixSelectsTheRegistry() {
+        let route = router().route(Self.name("registry.lab_5000/team/app"), namespace: nil)
+        #expect(route?.registry == "registry.lab:5000")
+        #expect(route?.upstreamRepository == Self.name("team/app"))
+        #expect(route?.localRepository == Self.name("registry.lab_5000/team/app"))
+        #expect(router().route(Self.name("localhost/app"), namespace: nil)?.registry == "localhost")
+        #expect(router().route(Self.name("docker.io/alpine"), namespace: nil)?.upstreamRepository == Self.name("library/alpine"))
+    }
+
+    @Test func ordinaryFirstComponentsAreRepositories() {
+        #expect(router().route(Self.name("team_5/app"), namespace: nil)?.registry == "docker.io")
+        #expect(router(default: nil).route(Self.name("team/app"), namespace: nil) == nil)
+    }
+
+    @Test func unlistedRegistriesNeedPermission() {
+        #expect(router(allowUnlisted: false).route(Self.name("app"), namespace: "ghcr.io") == nil)
+        #expect(router(allowUnlisted: false).route(Self.name("app"), namespace: "quay.io") != nil)
+        #expect(router(allowUnlisted: false).route(Self.name("ghcr.io/x/app"), namespace: nil) == nil)
+    }
+
+    @Test func pullthroughOffNeverRoutes() {
+        #expect(router(pullthrough: false).route(Self.name("alpine"), namespace: "quay.io") == nil)
+    }
+
+    @Test(arguments: ["", "a/b", "exa mple.com", "x?y"])
+    func malformedNamespacesAreIgnored(_ namespace: String) {
+        #expect(router().route(Self.name("team/app"), namespace: namespace)?.registry == "docker.io")
+    }
+}
