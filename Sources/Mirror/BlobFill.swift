@@ -98,6 +98,18 @@ public final class BlobFill: DownloadObserver, Sendable {
         }
     }
 
+    /// Waits until the fill has ended: verified and committed, or failed.
+    /// - Throws: the fill's error when the blob was not what its digest says.
+    public func waitUntilVerified() async throws(RegistryError) {
+        while true {
+            switch state.withLock({ $0.outcome }) {
+            case .committed: return
+            case .failed(let error): throw error
+            case .running: await waitForChange(minimum: .max)
+            }
+        }
+    }
+
     /// Reads bytes from `offset`, which `waitForBytes` said are in the file, into `buffer`.
     /// - Returns: how many were read.
     public func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
@@ -107,6 +119,13 @@ public final class BlobFill: DownloadObserver, Sendable {
             guard count >= 0 else { throw StorageError(.io, "reading staging file: \(String(cString: strerror(errno)))") }
             return count
         }
+    }
+
+    /// A new descriptor of the staging file for `sendfile`; the caller closes it.
+    public func duplicateReadDescriptor() throws -> Int32 {
+        let descriptor = dup(readDescriptor)
+        guard descriptor >= 0 else { throw StorageError(.io, "dup: \(String(cString: strerror(errno)))") }
+        return descriptor
     }
 
     public var outcome: Outcome { state.withLock { $0.outcome } }

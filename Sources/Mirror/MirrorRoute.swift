@@ -32,23 +32,27 @@ public struct MirrorRouter: Sendable {
         self.configuration = configuration
     }
 
-    public func route(_ name: RepositoryName, namespace: String?) -> MirrorRoute? {
+    /// - Returns: nil when the name is served from local storage only.
+    /// - Throws: `DENIED` for a registry that is not an upstream while unlisted ones are not allowed.
+    public func route(_ name: RepositoryName, namespace: String?) throws(RegistryError) -> MirrorRoute? {
         guard configuration.pullthrough else { return nil }
         if let namespace, let registry = Self.normalisedRegistry(namespace) {
-            return make(registry: registry, repository: name)
+            return try make(registry: registry, repository: name)
         }
         let components = name.components
         if components.count >= 2, let registry = Self.registryComponent(components[0]),
            let rest = RepositoryName(components.dropFirst().joined(separator: "/")) {
-            return make(registry: registry, repository: rest)
+            return try make(registry: registry, repository: rest)
         }
         guard let registry = configuration.defaultRegistry else { return nil }
-        return make(registry: registry, repository: name)
+        return try make(registry: registry, repository: name)
     }
 
-    private func make(registry: String, repository: RepositoryName) -> MirrorRoute? {
+    private func make(registry: String, repository: RepositoryName) throws(RegistryError) -> MirrorRoute? {
         guard registry == configuration.defaultRegistry || configuration.upstream(for: registry) != nil
-                || configuration.allowUnlisted else { return nil }
+                || configuration.allowUnlisted else {
+            throw RegistryError(.denied, "registry \(registry) is not one of this mirror's upstreams (mirror.upstreams), and mirror.allowunlisted is false")
+        }
         let upstream = DockerHub.normalise(repository, registry: registry)
         let local: RepositoryName
         if registry == configuration.defaultRegistry {

@@ -33,8 +33,8 @@ public final class PullThrough: Sendable {
         self.fillSlots = AsyncSlots(configuration.maxConcurrentFills)
     }
 
-    public func route(_ name: RepositoryName, namespace: String?) -> MirrorRoute? {
-        router.route(name, namespace: namespace)
+    public func route(_ name: RepositoryName, namespace: String?) throws(RegistryError) -> MirrorRoute? {
+        try router.route(name, namespace: namespace)
     }
 
     public func shutdown() { clients.shutdown() }

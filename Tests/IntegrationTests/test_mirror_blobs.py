@@ -145,7 +145,7 @@ def test_bearer_upstream_private_layer_is_not_served_through_a_public_repository
     layer = next(d for d in private.blobs if len(private.blobs[d]) > 1000)
     pulled = wharf.client.get_blob("private/app", layer)
     assert pulled.status_code == 200 and sha256_digest(pulled.content) == layer
-    assert wait_for_blob(wharf.root, layer, len(private.blobs[layer])) is not None
+    assert wait_for_blob(wharf.root, layer, len(private.blobs[layer])) == len(private.blobs[layer])
 
     refused = wharf.client.get_blob("public/app", layer)
     assert refused.status_code == 404, refused.status_code

@@ -14,48 +14,48 @@ import Testing
         return MirrorRouter(configuration: configuration)
     }
 
-    @Test func bareNamesGoToTheDefaultRegistryWithHubNormalisation() {
-        let route = router().route(Self.name("alpine"), namespace: nil)
+    @Test func bareNamesGoToTheDefaultRegistryWithHubNormalisation() throws {
+        let route = try router().route(Self.name("alpine"), namespace: nil)
         #expect(route == MirrorRoute(localRepository: Self.name("library/alpine"), registry: "docker.io",
                                      upstreamRepository: Self.name("library/alpine")))
     }
 
-    @Test func containerdNamespaceSelectsTheRegistry() {
-        let route = router().route(Self.name("team/app"), namespace: "quay.io")
+    @Test func containerdNamespaceSelectsTheRegistry() throws {
+        let route = try router().route(Self.name("team/app"), namespace: "quay.io")
         #expect(route?.registry == "quay.io")
         #expect(route?.upstreamRepository == Self.name("team/app"))
         #expect(route?.localRepository == Self.name("quay.io/team/app"))
         // The default registry's content lives under its upstream names, however it is reached.
-        #expect(router().route(Self.name("library/alpine"), namespace: "docker.io")?.localRepository == Self.name("library/alpine"))
-        #expect(router().route(Self.name("alpine"), namespace: "registry-1.docker.io")?.upstreamRepository == Self.name("library/alpine"))
+        #expect(try router().route(Self.name("library/alpine"), namespace: "docker.io")?.localRepository == Self.name("library/alpine"))
+        #expect(try router().route(Self.name("alpine"), namespace: "registry-1.docker.io")?.upstreamRepository == Self.name("library/alpine"))
     }
 
-    @Test func aRegistryPrefixSelectsTheRegistry() {
-        let route = router().route(Self.name("registry.lab_5000/team/app"), namespace: nil)
+    @Test func aRegistryPrefixSelectsTheRegistry() throws {
+        let route = try router().route(Self.name("registry.lab_5000/team/app"), namespace: nil)
         #expect(route?.registry == "registry.lab:5000")
         #expect(route?.upstreamRepository == Self.name("team/app"))
         #expect(route?.localRepository == Self.name("registry.lab_5000/team/app"))
-        #expect(router().route(Self.name("localhost/app"), namespace: nil)?.registry == "localhost")
-        #expect(router().route(Self.name("docker.io/alpine"), namespace: nil)?.upstreamRepository == Self.name("library/alpine"))
+        #expect(try router().route(Self.name("localhost/app"), namespace: nil)?.registry == "localhost")
+        #expect(try router().route(Self.name("docker.io/alpine"), namespace: nil)?.upstreamRepository == Self.name("library/alpine"))
     }
 
-    @Test func ordinaryFirstComponentsAreRepositories() {
-        #expect(router().route(Self.name("team_5/app"), namespace: nil)?.registry == "docker.io")
-        #expect(router(default: nil).route(Self.name("team/app"), namespace: nil) == nil)
+    @Test func ordinaryFirstComponentsAreRepositories() throws {
+        #expect(try router().route(Self.name("team_5/app"), namespace: nil)?.registry == "docker.io")
+        #expect(try router(default: nil).route(Self.name("team/app"), namespace: nil) == nil)
     }
 
-    @Test func unlistedRegistriesNeedPermission() {
-        #expect(router(allowUnlisted: false).route(Self.name("app"), namespace: "ghcr.io") == nil)
-        #expect(router(allowUnlisted: false).route(Self.name("app"), namespace: "quay.io") != nil)
-        #expect(router(allowUnlisted: false).route(Self.name("ghcr.io/x/app"), namespace: nil) == nil)
+    @Test func unlistedRegistriesAreDenied() throws {
+        #expect(throws: RegistryError.self) { try router(allowUnlisted: false).route(Self.name("app"), namespace: "ghcr.io") }
+        #expect(try router(allowUnlisted: false).route(Self.name("app"), namespace: "quay.io") != nil)
+        #expect(throws: RegistryError.self) { try router(allowUnlisted: false).route(Self.name("ghcr.io/x/app"), namespace: nil) }
     }
 
-    @Test func pullthroughOffNeverRoutes() {
-        #expect(router(pullthrough: false).route(Self.name("alpine"), namespace: "quay.io") == nil)
+    @Test func pullthroughOffNeverRoutes() throws {
+        #expect(try router(pullthrough: false).route(Self.name("alpine"), namespace: "quay.io") == nil)
     }
 
     @Test(arguments: ["", "a/b", "exa mple.com", "x?y"])
-    func malformedNamespacesAreIgnored(_ namespace: String) {
-        #expect(router().route(Self.name("team/app"), namespace: namespace)?.registry == "docker.io")
+    func malformedNamespacesAreIgnored(_ namespace: String) throws {
+        #expect(try router().route(Self.name("team/app"), namespace: namespace)?.registry == "docker.io")
     }
 }

@@ -113,4 +113,17 @@ public struct BodyWriter: Sendable {
     public func write(_ buffer: ByteBuffer) async throws {
         try await outbound.write(.body(.byteBuffer(buffer)))
     }
+
+    /// Sends `length` bytes from `offset` of the file `descriptor` with `sendfile`; takes
+    /// ownership of the descriptor, which is closed once written.
+    public func writeFile(descriptor: Int32, offset: Int64, length: Int64) async throws {
+        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor)
+        let region = FileRegion(fileHandle: handle, readerIndex: Int(offset), endIndex: Int(offset + length))
+        do {
+            try await outbound.write(.body(.fileRegion(region)))
+        } catch {
+            try? handle.close()
+            throw error
+        }
+    }
 }

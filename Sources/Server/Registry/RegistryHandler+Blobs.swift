@@ -5,7 +5,7 @@ import Storage
 
 extension RegistryHandler {
     func getBlob(_ name: RepositoryName, digest: Digest, request: HTTPRequest) async throws -> HTTPResponse {
-        let route = mirrorRoute(name, request)
+        let route = try mirrorRoute(name, request)
         let repository = route?.localRepository ?? name
         // A digest is not a password: the repository must reference the blob.
         if try await store.isLinked(digest, in: repository), let size = try await store.blobSize(digest) {

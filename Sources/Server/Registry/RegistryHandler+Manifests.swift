@@ -6,7 +6,7 @@ import Storage
 
 extension RegistryHandler {
     func getManifest(_ name: RepositoryName, reference: ManifestReference, request: HTTPRequest) async throws -> HTTPResponse {
-        let route = mirrorRoute(name, request)
+        let route = try mirrorRoute(name, request)
         var stored = try await lookUpManifest(reference, in: name, route: route)
         stored = try await negotiate(stored, accepting: request.headers.tokens("accept"), reference: reference,
                                      in: route?.localRepository ?? name, route: route)

@@ -6,8 +6,8 @@ import Storage
 
 extension RegistryHandler {
     /// The upstream a repository's content comes from, if the mirror serves it.
-    func mirrorRoute(_ name: RepositoryName, _ request: HTTPRequest) -> MirrorRoute? {
-        mirror?.route(name, namespace: request.queryValue("ns"))
+    func mirrorRoute(_ name: RepositoryName, _ request: HTTPRequest) throws -> MirrorRoute? {
+        try mirror?.route(name, namespace: request.queryValue("ns"))
     }
 
     /// A blob the repository does not have locally: asked upstream (HEAD), linked once the
@@ -37,19 +37,24 @@ extension RegistryHandler {
             headers.add(name: "Content-Length", value: String(max(0, range.length)))
             return HTTPResponse(status: status, headers: headers, body: .headOnly)
         }
+        // A body that reaches the blob's end keeps its last byte until the digest is verified:
+        // if it does not match, the connection closes one byte short, and no client can take a
+        // wrong blob for a whole one.
+        let holdsLastByte = range.end == size - 1
         return HTTPResponse(status: status, headers: headers, body: .stream(length: range.length) { writer in
             var offset = range.start
-            let end = range.end + 1
+            let end = holdsLastByte ? range.end : range.end + 1
             while offset < end {
+                // `sendfile` whatever has landed: no copy, no buffer; the socket's own
+                // backpressure paces this client without slowing the fill or anyone else.
                 let available = min(try await fill.waitForBytes(beyond: offset), end)
-                var buffer = ByteBuffer()
-                let want = Int(min(available - offset, 1 << 20))
-                let count = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { pointer in
-                    try fill.read(at: offset, into: UnsafeMutableRawBufferPointer(rebasing: pointer[0..<want]))
-                }
-                guard count > 0 else { throw RegistryError(.unknown, "staging file for \(fill.digest) ended early") }
-                try await writer.write(buffer)
-                offset += Int64(count)
+                let length = min(available - offset, 8 << 20)
+                try await writer.writeFile(descriptor: try fill.duplicateReadDescriptor(), offset: offset, length: length)
+                offset += length
+            }
+            if holdsLastByte {
+                try await fill.waitUntilVerified()
+                try await writer.writeFile(descriptor: try fill.duplicateReadDescriptor(), offset: range.end, length: 1)
             }
         })
     }
