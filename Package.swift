@@ -39,16 +39,32 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // CloudFront-style signed URLs: signing redirects and verifying them at the edge.
+        .target(
+            name: "CDN",
+            dependencies: [
+                "OCI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "wharf",
             dependencies: [
-                "Server",
+                "Server", "CDN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Temporary (branch cdn only): runs `sign-url` before the integrator registers it in `wharf`.
+        // Sources/wharf-sign-url/SignURLCommand.swift is a symlink to Sources/wharf/SignURLCommand.swift.
+        .executableTarget(
+            name: "wharf-sign-url",
+            dependencies: ["CDN", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .testTarget(name: "CDNTests", dependencies: ["CDN", "OCI"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCI"]),
         .testTarget(
             name: "ServerTests",

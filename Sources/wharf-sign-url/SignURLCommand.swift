@@ -1,0 +1,1 @@
+../wharf/SignURLCommand.swift
