@@ -55,7 +55,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // main.swift holds an @main type; with a second file in the target SwiftPM no longer
+            // parses it as a library file. Renaming main.swift (e.g. to Wharf.swift) makes this unnecessary.
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
         // Temporary (branch cdn only): runs `sign-url` before the integrator registers it in `wharf`.
         // Sources/wharf-sign-url/SignURLCommand.swift is a symlink to Sources/wharf/SignURLCommand.swift.
@@ -64,7 +67,7 @@ let package = Package(
             dependencies: ["CDN", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
-        .testTarget(name: "CDNTests", dependencies: ["CDN", "OCI"]),
+        .testTarget(name: "CDNTests", dependencies: ["CDN", "OCI", "Storage"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCI"]),
         .testTarget(
             name: "ServerTests",

@@ -54,29 +54,32 @@ struct SignURLCommand: ParsableCommand {
         } catch {
             throw ValidationError("--private-key \(privateKey) cannot be read: \(error.localizedDescription)")
         }
-        let now = Date()
-        let expires = now.addingTimeInterval(TimeInterval(expiresIn))
-        do {
-            let signer = try CloudFrontSigner(
-                privateKeyPEM: pem, keyPairID: keyPairID,
-                hashAlgorithm: CloudFrontHashAlgorithm(name: hashAlgorithm) ?? .sha1,
-                duration: .seconds(expiresIn))
-            for warning in signer.warnings {
-                FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
-            }
-            if clientIP == nil && notBefore == nil {
-                print(try signer.sign(url: url, expires: expires))
-                return
-            }
-            var policy = CloudFrontPolicy(resource: url, expires: Int64(expires.timeIntervalSince1970.rounded(.down)))
-            if let notBefore {
-                policy.notBefore = Int64(now.addingTimeInterval(TimeInterval(notBefore)).timeIntervalSince1970.rounded(.down))
-            }
-            if let clientIP { policy.sourceIP = IPAddressRange(clientIP) }
-            if policy.resource?.hasSuffix("?") == true { policy.resource?.removeLast() }
-            print(try signer.sign(url: url, policy: policy))
-        } catch let error as CDNError {
+        do throws(CDNError) {
+            print(try signedURL(privateKeyPEM: pem, now: Date()))
+        } catch {
             throw ValidationError(error.message)
         }
+    }
+
+    /// The signed URL; warnings about the key go to standard error.
+    func signedURL(privateKeyPEM pem: String, now: Date) throws(CDNError) -> String {
+        let expires = now.addingTimeInterval(TimeInterval(expiresIn))
+        let signer = try CloudFrontSigner(
+            privateKeyPEM: pem, keyPairID: keyPairID,
+            hashAlgorithm: CloudFrontHashAlgorithm(name: hashAlgorithm) ?? .sha1,
+            duration: .seconds(expiresIn))
+        for warning in signer.warnings {
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+        }
+        if clientIP == nil && notBefore == nil {
+            return try signer.sign(url: url, expires: expires)
+        }
+        var policy = CloudFrontPolicy(resource: url, expires: Int64(expires.timeIntervalSince1970.rounded(.down)))
+        if let notBefore {
+            policy.notBefore = Int64(now.addingTimeInterval(TimeInterval(notBefore)).timeIntervalSince1970.rounded(.down))
+        }
+        if let clientIP { policy.sourceIP = IPAddressRange(clientIP) }
+        if policy.resource?.hasSuffix("?") == true { policy.resource?.removeLast() }
+        return try signer.sign(url: url, policy: policy)
     }
 }
