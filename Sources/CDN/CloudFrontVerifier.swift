@@ -17,6 +17,16 @@ public struct CloudFrontVerifier: Sendable {
         /// Unix seconds after which the URL is refused.
         public var expires: Int64
         public var isCanned: Bool
+
+        /// The resource's path, without scheme, host or query (`/docker/registry/v2/blobs/…/data`).
+        public var path: String {
+            var rest = Substring(resource)
+            if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+            guard let slash = rest.firstIndex(of: "/") else { return "/" }
+            rest = rest[slash...]
+            if let question = rest.firstIndex(of: "?") { rest = rest[..<question] }
+            return String(rest)
+        }
     }
 
     private let keys: [String: _RSA.Signing.PublicKey]

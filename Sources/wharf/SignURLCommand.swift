@@ -11,8 +11,7 @@ struct SignURLCommand: ParsableCommand {
         discussion: """
             Prints the signed URL on standard output. The key is an unencrypted RSA private key in \
             PEM form (PKCS#1 or PKCS#8). Example:
-              wharf sign-url --private-key cf.pem --key-pair-id K2JCJMDEHXQW5F \\
-                https://d111111abcdef8.cloudfront.net/docker/registry/v2/blobs/sha256/ab/ab…/data
+              wharf sign-url --private-key cf.pem --key-pair-id K2JCJMDEHXQW5F https://cdn.example/a/data
             """
     )
 
@@ -52,13 +51,19 @@ struct SignURLCommand: ParsableCommand {
         do {
             pem = try String(contentsOfFile: privateKey, encoding: .utf8)
         } catch {
-            throw ValidationError("--private-key \(privateKey) cannot be read: \(error.localizedDescription)")
+            throw Failure(message: "--private-key \(privateKey) cannot be read: \(error.localizedDescription)")
         }
         do throws(CDNError) {
             print(try signedURL(privateKeyPEM: pem, now: Date()))
         } catch {
-            throw ValidationError(error.message)
+            throw Failure(message: error.message)
         }
+    }
+
+    /// A failure after the arguments were accepted: printed without the usage text, exit status 1.
+    struct Failure: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
     }
 
     /// The signed URL; warnings about the key go to standard error.

@@ -82,6 +82,44 @@ struct CloudFrontConfigurationTests {
         #expect(prefixedURL.hasPrefix("https://cdn.example/registry/docker/registry/v2/blobs/x?Expires="))
     }
 
+    @Test("a reuse window hands out the same URL per blob (and pinned client) until it passes")
+    func reusesSignedURLs() throws {
+        let signer = try CloudFrontSigner(privateKeyPEM: Keys.main.pkcs1PrivatePEM, keyPairID: "K1")
+        let redirector = BlobRedirector(signer: signer, baseURL: "https://cdn.example", reuseWindow: .seconds(30))
+        let start = Date(timeIntervalSince1970: 1_767_290_000)
+        let first = try redirector.redirectURL(storagePath: "a/data", clientIP: nil, now: start)
+        #expect(try redirector.redirectURL(storagePath: "a/data", clientIP: nil, now: start.addingTimeInterval(29)) == first)
+        #expect(try redirector.redirectURL(storagePath: "b/data", clientIP: nil, now: start) != first)
+        #expect(try redirector.redirectURL(storagePath: "a/data", clientIP: nil, now: start.addingTimeInterval(30)) != first)
+
+        let pinned = BlobRedirector(signer: signer, baseURL: "https://cdn.example", policy: .custom, clientIPCondition: true,
+                                    reuseWindow: .seconds(30))
+        let forOne = try pinned.redirectURL(storagePath: "a/data", clientIP: "192.0.2.1", now: start)
+        #expect(try pinned.redirectURL(storagePath: "a/data", clientIP: "192.0.2.1", now: start) == forOne)
+        #expect(try pinned.redirectURL(storagePath: "a/data", clientIP: "192.0.2.2", now: start) != forOne)
+
+        let cache = SignedURLCache(window: .seconds(30), capacity: 2)
+        for name in ["a", "b", "c"] { _ = try cache.url(for: name, now: start) { () throws(CDNError) in name } }
+        #expect(cache.count <= 2)
+    }
+
+    @Test("blob paths map back to digests; anything else is refused")
+    func blobPathsMapToDigests() throws {
+        let digest = Digest.sha256(of: Array("hello".utf8))
+        let path = BlobRedirector.blobStoragePath(digest)
+        #expect(BlobRedirector.digest(fromStoragePath: path) == digest)
+        #expect(BlobRedirector.digest(fromStoragePath: "/" + path) == digest)
+        #expect(BlobRedirector.digest(fromStoragePath: "/registry/" + path, pathPrefix: "/registry/") == digest)
+        let hex = digest.encoded
+        for bad in ["/docker/registry/v2/blobs/sha256/zz/\(hex)/data", "/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/link",
+                    "/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/../data", "/docker/registry/v2/repositories/a/_layers",
+                    "/docker/registry/v2/blobs/md5/\(hex.prefix(2))/\(hex)/data", "/registry/" + path] {
+            #expect(BlobRedirector.digest(fromStoragePath: bad) == nil, "\(bad)")
+        }
+        let grant = CloudFrontVerifier.Grant(keyPairID: "K1", resource: "https://cdn.example/" + path + "?ns=x", expires: 1, isCanned: true)
+        #expect(grant.path == "/" + path)
+    }
+
     @Test("clientipcondition pins a custom policy to the client; notbefore sets DateGreaterThan")
     func redirectsPinnedToClient() throws {
         let configuration = try Self.parse(["clientipcondition": "true", "notbefore": "-1m", "hashalgorithm": "sha256"])
