@@ -123,12 +123,22 @@ struct CloudFrontSignerTests {
         let signer = try CloudFrontSigner(privateKeyPEM: Keys.main.pkcs1PrivatePEM, keyPairID: "K2JCJMDEHXQW5F")
         let count = 400
         let start = ContinuousClock.now
+        let cpuStart = Self.threadCPUSeconds()
         for index in 0..<count {
             _ = try signer.sign(url: Self.blobURL + "?n=\(index)", expires: Self.expires)
         }
+        let cpu = Self.threadCPUSeconds() - cpuStart
         let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        print("CloudFrontSigner: \(count) canned signed URLs (RSA-2048, SHA-1) in \(elapsed): \(Int(Double(count) / seconds)) signatures/s")
-        #expect(seconds > 0)
+        let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        // On a shared machine wall time depends on the neighbours; CPU time is what one core costs.
+        print("CloudFrontSigner: \(count) canned signed URLs (RSA-2048, SHA-1): "
+              + "\(Int(Double(count) / wall)) signatures/s wall, \(Int(Double(count) / cpu)) per CPU-second")
+        #expect(wall > 0 && cpu > 0)
+    }
+
+    static func threadCPUSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 }
