@@ -46,4 +46,19 @@ public struct CDNError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(code): \(message)" }
+
+    /// Request-supplied text for a message that may reach a response body: in quotes,
+    /// control and non-ASCII characters escaped, cut at 256 characters.
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars.prefix(256) {
+            if scalar.isASCII && scalar.value >= 0x20 && scalar.value != 0x7F && scalar != "\"" && scalar != "\\" {
+                result.unicodeScalars.append(scalar)
+            } else {
+                result += "\\u{\(String(scalar.value, radix: 16))}"
+            }
+        }
+        if text.unicodeScalars.count > 256 { result += "…" }
+        return result + "\""
+    }
 }

@@ -121,7 +121,7 @@ extension CloudFrontPolicy {
             guard let map = ipAddress as? [String: Any], map.count == 1, let text = map["AWS:SourceIp"] as? String else {
                 throw malformed("\"IpAddress\" must be {\"AWS:SourceIp\":\"<CIDR>\"}")
             }
-            guard let range = IPAddressRange(text) else { throw malformed("\"\(text)\" is not an IP address or CIDR range") }
+            guard let range = IPAddressRange(text) else { throw malformed("\(CDNError.quoted(text)) is not an IP address or CIDR range") }
             sourceIP = range
         }
         self.init(resource: resource, expires: expires, notBefore: notBefore, sourceIP: sourceIP)

@@ -77,10 +77,10 @@ public struct CloudFrontVerifier: Sendable {
         switch parts.hashAlgorithm {
         case nil, "SHA1": hash = .sha1
         case "SHA256": hash = .sha256
-        case let other?: throw CDNError(.malformed, "Hash-Algorithm \"\(other)\" is not supported (use SHA256, or omit it for SHA1)")
+        case let other?: throw CDNError(.malformed, "Hash-Algorithm \(CDNError.quoted(other)) is not supported (use SHA256, or omit it for SHA1)")
         }
         guard let key = keys[keyPairID] else {
-            throw CDNError(.unknownKey, "Key-Pair-Id \"\(keyPairID)\" is not a key this edge trusts; "
+            throw CDNError(.unknownKey, "Key-Pair-Id \(CDNError.quoted(keyPairID)) is not a key this edge trusts; "
                 + "add its public key under cdn.edge.keys or sign with a trusted key")
         }
         guard let signature = CloudFrontBase64.decode(signatureText), !signature.isEmpty else {
@@ -93,7 +93,7 @@ public struct CloudFrontVerifier: Sendable {
         case (let expiresText?, nil):
             guard !expiresText.isEmpty, expiresText.utf8.count <= 15, expiresText.allSatisfy({ $0.isASCII && $0.isNumber }),
                   let expires = Int64(expiresText) else {
-                throw CDNError(.malformed, "Expires \"\(expiresText)\" is not Unix seconds")
+                throw CDNError(.malformed, "Expires \(CDNError.quoted(expiresText)) is not Unix seconds")
             }
             policy = .canned(resource: parts.resource, expires: expires)
             signedBytes = policy.jsonBytes
@@ -131,12 +131,12 @@ public struct CloudFrontVerifier: Sendable {
         }
         if parts.policy != nil, let pattern = policy.resource,
            !ResourcePattern.matches(pattern, parts.resource) {
-            throw CDNError(.resourceMismatch, "this URL was signed for \(pattern), not for \(parts.resource)")
+            throw CDNError(.resourceMismatch, "this URL was signed for \(CDNError.quoted(pattern)), not for \(CDNError.quoted(parts.resource))")
         }
         if let range = policy.sourceIP {
             guard let clientIP, range.contains(clientIP) else {
                 throw CDNError(.ipNotAllowed, "the signed URL is valid only from \(range), and this request comes from "
-                    + "\(clientIP ?? "an unknown address"); fetch it from that network or ask for a new URL")
+                    + "\(clientIP.map(CDNError.quoted) ?? "an unknown address"); fetch it from that network or ask for a new URL")
             }
         }
         return Grant(keyPairID: keyPairID, resource: parts.resource, expires: policy.expires, isCanned: parts.policy == nil)

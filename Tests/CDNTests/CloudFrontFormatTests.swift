@@ -108,6 +108,13 @@ struct CloudFrontFormatTests {
         #expect(ResourcePattern.matches(pattern, text) == expected)
     }
 
+    @Test("request text in messages is quoted, escaped and bounded")
+    func quotedRequestText() {
+        #expect(CDNError.quoted("K1") == #""K1""#)
+        #expect(CDNError.quoted("a\n\"b\u{7}é") == #""a\u{a}\u{22}b\u{7}\u{e9}""#)
+        #expect(CDNError.quoted(String(repeating: "x", count: 300)).count == 256 + 3)
+    }
+
     @Test("request URLs split into resource and signing parameters")
     func splitsSignedURL() throws {
         let parts = try SignedURL("https://h/x?a=1&Expires=5&b=2&Signature=c2ln&Key-Pair-Id=K%31&Hash-Algorithm=SHA256#frag")
