@@ -54,6 +54,14 @@ public struct CloudFrontConfiguration: Sendable, Equatable {
 
     /// Reads the `options` map of a `cloudfront` middleware entry (keys compared lowercase).
     ///
+    /// From `Configuration.readMiddleware`, for `("storage", "cloudfront")`:
+    /// ```swift
+    /// let options = Dictionary(try entry.stringMap("options"), uniquingKeysWith: { $1 })
+    /// do { cloudFront = try CloudFrontConfiguration.parse(options, keyPath: "\(entry.path).options") }
+    /// catch { throw ConfigurationError(error.message) }
+    /// warnings.append(contentsOf: cloudFront.warnings)
+    /// ```
+    ///
     /// - Parameter keyPath: where the options live, for messages, e.g. `middleware.storage[0].options`.
     /// - Throws: `CDNError` with code `invalidConfiguration`; the message starts with the full key.
     public static func parse(_ options: [String: String],
