@@ -6,8 +6,6 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "wharf", targets: ["wharf"]),
-        // Temporary, until the root command registers CheckUpstreamCommand (see Sources/WharfCheckUpstream).
-        .executable(name: "wharf-check-upstream", targets: ["WharfCheckUpstream"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
@@ -54,20 +52,23 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // CloudFront-style signed URLs: signing redirects and verifying them at the edge.
+        .target(
+            name: "CDN",
+            dependencies: [
+                "OCI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "wharf",
             dependencies: [
-                "Server", "Upstream",
+                "Server", "Upstream", "CDN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
-        ),
-        // Temporary: `wharf check-upstream` on its own, built from Sources/wharf/CheckUpstreamCommand.swift
-        // (symlinked). Remove once the root command registers CheckUpstreamCommand.
-        .executableTarget(
-            name: "WharfCheckUpstream",
-            dependencies: ["Upstream", "HTTPClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Benchmarks/upstream-client: downloads one URL through HTTPClient's file sink.
         .executableTarget(
@@ -80,6 +81,7 @@ let package = Package(
         .target(name: "UpstreamTestSupport", path: "Tests/UpstreamTestSupport"),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "OCI", "UpstreamTestSupport"]),
         .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPClient", "OCI", "UpstreamTestSupport"]),
+        .testTarget(name: "CDNTests", dependencies: ["CDN", "OCI", "Storage"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCI"]),
         .testTarget(name: "MirrorTests", dependencies: ["Mirror", "Storage", "OCI", "HTTPClient"]),
         .testTarget(

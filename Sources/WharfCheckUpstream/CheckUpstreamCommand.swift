@@ -1,1 +1,0 @@
-../wharf/CheckUpstreamCommand.swift
