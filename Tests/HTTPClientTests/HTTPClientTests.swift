@@ -154,6 +154,21 @@ struct HTTPClientTests {
         server.stop()
     }
 
+    @Test func stalledTransferHitsTheLowSpeedTimeout() async throws {
+        var request = HTTPRequest(.get, url: base + "/stall/1000")
+        request.timeouts = HTTPTimeouts(connect: .seconds(5), lowSpeedLimit: 100, lowSpeedTime: .seconds(1))
+        let started = ContinuousClock.now
+        do {
+            _ = try await client.execute(request)
+            Issue.record("expected a timeout")
+        } catch {
+            #expect(error.code == .timeout)
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        client.shutdown()
+        server.stop()
+    }
+
     @Test func unreachableHostIsAConnectError() async throws {
         // Port 9 (discard) on loopback: nothing listens there in the test environment.
         do {

@@ -47,6 +47,7 @@ struct RegistryIntegrationTests {
 
         let endpoint = try await client.ping()
         #expect(endpoint.baseURL.hasPrefix(flavour == "tls-basic" ? "https://" : "http://"))
+        if flavour == "tls-basic" { #expect(endpoint.httpVersion == "2") }  // HTTP/2 where offered (ALPN)
 
         // Manifest by tag, then by digest; HEAD agrees.
         let byTag = try await client.manifest(upstream.repository, .tag(upstream.tag))
