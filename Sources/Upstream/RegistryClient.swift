@@ -273,7 +273,11 @@ public actor RegistryClient {
             let (head, errorBody, value) = result
             if head.status == 401, attempt == 0 {
                 let fresh = head.headers.values("WWW-Authenticate").flatMap(AuthChallenge.parse)
-                if let next = fresh.first(where: \.isBearer) ?? fresh.first(where: \.isBasic) { challenge = next }
+                if let next = fresh.first(where: \.isBearer) ?? fresh.first(where: \.isBasic) {
+                    challenge = next
+                    // A registry that let /v2/ through anonymously: later requests authenticate up front.
+                    if self.endpoint?.challenge == nil { self.endpoint?.challenge = next }
+                }
                 if challenge?.isBearer == true || (challenge?.isBasic == true && request.headers["Authorization"] == nil && configuration.credentials != nil) {
                     refresh = true
                     continue
