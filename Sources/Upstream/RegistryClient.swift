@@ -183,6 +183,11 @@ public actor RegistryClient {
         guard let realm = challenge.realm, !realm.isEmpty else {
             throw UpstreamError(.invalidResponse, "the Bearer challenge has no realm", registry: configuration.registry)
         }
+        if let url = URL(string: realm), url.scheme?.lowercased() == "http", configuration.credentials != nil,
+           !configuration.insecure, !SchemePolicy.isLoopback(url.host ?? "") {
+            throw UpstreamError(.tls, "the token realm \(realm) is plain HTTP: credentials are not sent there (list the registry insecure to allow it)",
+                                registry: configuration.registry)
+        }
         var query: [(String, String)] = []
         if let service = challenge.service { query.append(("service", service)) }
         for s in scope.split(separator: " ") { query.append(("scope", String(s))) }
