@@ -64,6 +64,7 @@ for i in $(seq "$RUNS"); do
   RESULTS[curl_null]+="$(measure curl -s -o /dev/null "$URL")"$'\n'
 done
 
+echo "SHA-256 ceiling now (in memory, one core): $("$BENCH" "$SIZE_MIB" - --hash-only | python3 -c 'import json,sys; print(json.load(sys.stdin)["hash_only_mib_per_s"])') MiB/s"
 echo "1 x ${SIZE_MIB} MiB from nginx (sendfile) on loopback, $RUNS runs, medians; output to a file on $(df --output=fstype "$WORK" | tail -1)"
 echo "load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores, shared)"
 printf "%-42s %10s %10s %14s %16s\n" "client" "MiB/s" "best" "peak RSS MiB" "client CPU-s/GiB"
