@@ -365,9 +365,10 @@ public actor RegistryClient {
                               mediaType: Self.mediaType(head), size: head.contentLength)
     }
 
-    /// GETs a blob (or `range` of it, inclusive) into `fd`, hashing as it goes. A whole blob is
-    /// verified against `digest`; a mismatch throws `.digestMismatch` (the bytes are already in `fd`:
-    /// the caller discards them).
+    /// GETs a blob (or `range` of it, inclusive) into `fd`, hashing as it goes. A whole blob (any
+    /// 200, even for a ranged request the registry ignored: check `status`) is verified against
+    /// `digest`; a mismatch throws `.digestMismatch` (the bytes are already in `fd`: the caller
+    /// discards them).
     public func blob(_ repository: RepositoryName, _ digest: Digest, range: (Int64, Int64?)? = nil, to fd: Int32) async throws(UpstreamError) -> BlobResult {
         let what = "blob \(digest) in \(repository)"
         let algorithm = DigestHasher(for: digest)?.algorithm ?? .sha256
@@ -380,7 +381,8 @@ public actor RegistryClient {
             return (download.head, download.errorBody, download)
         })
         let computed = download.digest.flatMap { Digest($0) }
-        if head.status == 200, range == nil || range?.0 == 0 && range?.1 == nil, computed != digest {
+        // A 200 carries the whole blob (also when a registry ignored Range): verify it.
+        if head.status == 200, computed != digest {
             throw UpstreamError(.digestMismatch, "\(what): the bytes hash to \(computed?.description ?? "?")", registry: configuration.registry)
         }
         return BlobResult(status: head.status, bytesWritten: download.bytesWritten, computedDigest: computed,

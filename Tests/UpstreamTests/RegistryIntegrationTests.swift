@@ -211,3 +211,30 @@ struct TokenSingleFlightTests {
         #expect(upstream.tokenRequests == 1)
     }
 }
+
+@Suite("digest verification", .timeLimit(.minutes(2)))
+struct DigestVerificationTests {
+    @Test func corruptBlobUpstreamIsADigestMismatch() async throws {
+        let upstream = try RegistryFixture("http")
+        defer { upstream.stop() }
+        // Flip one byte of the blob in the registry's own storage: it serves the bytes as they are.
+        let hex = upstream.layerDigest.encoded
+        let path = "\(upstream.dir.path)/storage/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[1000] ^= 0xff
+        try bytes.write(to: URL(fileURLWithPath: path))
+
+        let http = try HTTPClient()
+        defer { http.shutdown() }
+        let client = RegistryClient(configuration: RegistryClientConfiguration(registry: upstream.registry), http: http)
+        let dir = TemporaryDirectory()
+        let fd = open(dir.file("layer"), O_RDWR | O_CREAT | O_TRUNC, 0o644)
+        defer { close(fd) }
+        do {
+            _ = try await client.blob(upstream.repository, upstream.layerDigest, to: fd)
+            Issue.record("a corrupt blob passed verification")
+        } catch {
+            #expect(error.code == .digestMismatch)
+        }
+    }
+}
