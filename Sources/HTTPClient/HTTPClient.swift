@@ -15,6 +15,8 @@ public final class HTTPClient: Sendable {
         public var certsDirectory: String?
         public var userAgent: String = "wharf/0.1"
         /// Upper bound on parallel connections to one host (HTTP/2 multiplexes within them); 0: no limit.
+        /// Over HTTP/1.1 a transfer paused by a slow streaming consumer keeps its connection, so
+        /// more than this many slow streams to one host queue the rest (file sinks never pause long).
         public var maxConnectionsPerHost: Int = 8
 
         public init(certsDirectory: String? = nil, userAgent: String = "wharf/0.1", maxConnectionsPerHost: Int = 8) {
