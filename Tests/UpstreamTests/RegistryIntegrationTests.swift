@@ -166,6 +166,15 @@ struct CheckUpstreamTests {
         #expect(message.contains("none found"))
     }
 
+    @Test func insecureRegistryIsReachedOverHTTPSWithoutVerification() async throws {
+        let upstream = try RegistryFixture("tls-basic")
+        defer { upstream.stop() }
+        let target = UpstreamTarget(parsing: "\(upstream.registry)/\(upstream.repository):\(upstream.tag)")!
+        let report = await checkUpstream(target, options: CheckOptions(caDirectory: nil, credentials: upstream.credentials, insecure: true))
+        #expect(report.succeeded)
+        #expect(report.steps.contains { $0.name == "connect" && $0.detail.hasPrefix("GET https://") })
+    }
+
     @Test func wrongPasswordWithBasicAndWithTokens() async throws {
         for flavour in ["tls-basic", "token"] {
             let upstream = try RegistryFixture(flavour)
