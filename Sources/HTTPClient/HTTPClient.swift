@@ -77,9 +77,16 @@ public final class HTTPClient: Sendable {
     /// libcurl's 16 KiB callbacks into 256 KiB writes, hashed when `hashing` is given.
     public func download(_ request: HTTPRequest, to fd: Int32, hashing: DigestHasher.Algorithm? = .sha256,
                          placement: HashPlacement = .pipelined) async throws(HTTPClientError) -> HTTPDownload {
+        try await download(request, to: fd, hashing: hashing, placement: placement, ringBufferSize: 256 * 1024, ringBufferCount: 4)
+    }
+
+    /// `download` with the pipelined ring's shape chosen (tests use tiny rings to force pauses).
+    func download(_ request: HTTPRequest, to fd: Int32, hashing: DigestHasher.Algorithm?, placement: HashPlacement,
+                  ringBufferSize: Int, ringBufferCount: Int) async throws(HTTPClientError) -> HTTPDownload {
         let handle = loop.makeHandle()
         let sink: any DownloadSink = switch placement {
-        case .pipelined: PipelinedFileSink(fd: fd, hashing: hashing, loop: loop, handle: handle)
+        case .pipelined:
+            PipelinedFileSink(fd: fd, hashing: hashing, loop: loop, handle: handle, bufferSize: ringBufferSize, bufferCount: ringBufferCount)
         case .loopThread: FileSink(fd: fd, hashing: hashing)
         }
         do {
