@@ -42,17 +42,18 @@ for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/blob" -r 0-
 URL="http://127.0.0.1:$PORT/blob"
 cat "$WORK/www/blob" > /dev/null  # page cache warm
 
-# Prints "MiB/s peakRSS_KiB" for one timed command writing to $WORK/out/f.
+# Prints "MiB/s peakRSS_KiB cpu_seconds" for one timed command writing to $WORK/out/f.
 measure() {
   rm -f "$WORK/out/f"; sync
   local t0 t1
   t0=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$WORK/time.txt" "$@" > "$WORK/cmd.txt"
+  /usr/bin/time -f "%M %U %S" -o "$WORK/time.txt" "$@" > "$WORK/cmd.txt"
   t1=$(date +%s.%N)
-  python3 -c "print('%.0f %s' % ($SIZE_MIB / ($t1 - $t0), open('$WORK/time.txt').read().split()[-1]))"
+  python3 -c "m, u, s = open('$WORK/time.txt').read().split()[-3:]; print('%.0f %s %.2f' % ($SIZE_MIB / ($t1 - $t0), m, float(u) + float(s)))"
 }
 
 declare -A RESULTS
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in $(seq "$RUNS"); do
   RESULTS[curl_file]+="$(measure curl -sf -o "$WORK/out/f" "$URL")"$'\n'
   RESULTS[wharf_hash]+="$(measure "$BENCH" "$URL" "$WORK/out/f")"$'\n'
@@ -63,8 +64,10 @@ for i in $(seq "$RUNS"); do
   RESULTS[curl_null]+="$(measure curl -s -o /dev/null "$URL")"$'\n'
 done
 
+echo "SHA-256 ceiling now (in memory, one core): $("$BENCH" "$SIZE_MIB" - --hash-only | python3 -c 'import json,sys; print(json.load(sys.stdin)["hash_only_mib_per_s"])') MiB/s"
 echo "1 x ${SIZE_MIB} MiB from nginx (sendfile) on loopback, $RUNS runs, medians; output to a file on $(df --output=fstype "$WORK" | tail -1)"
-printf "%-42s %10s %14s\n" "client" "MiB/s" "peak RSS MiB"
+echo "load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores, shared)"
+printf "%-42s %10s %10s %14s %16s\n" "client" "MiB/s" "best" "peak RSS MiB" "client CPU-s/GiB"
 for key in curl_file wharf_hash wharf_loophash wharf_nohash curl_null; do
   case $key in
     curl_file) label="curl -o file";;
@@ -76,6 +79,6 @@ for key in curl_file wharf_hash wharf_loophash wharf_nohash curl_null; do
   printf "%s" "${RESULTS[$key]}" | python3 -c "
 import statistics, sys
 rows = [l.split() for l in sys.stdin if l.strip()]
-speeds = [float(r[0]) for r in rows]; rss = [int(r[1]) / 1024 for r in rows]
-print('%-42s %10.0f %14.1f   (runs: %s)' % ('$label', statistics.median(speeds), max(rss), ' '.join('%.0f' % s for s in speeds)))"
+speeds = [float(r[0]) for r in rows]; rss = [int(r[1]) / 1024 for r in rows]; cpu = [float(r[2]) * 1024 / $SIZE_MIB for r in rows]
+print('%-42s %10.0f %10.0f %14.1f %16.2f   (runs: %s)' % ('$label', statistics.median(speeds), max(speeds), max(rss), statistics.median(cpu), ' '.join('%.0f' % s for s in speeds)))"
 done

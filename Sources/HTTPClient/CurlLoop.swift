@@ -17,7 +17,6 @@ final class CurlLoop: Sendable {
         var cancels: [TransferID] = []
         var resumes: [TransferID] = []
         var stopping = false
-        var stopped = false
         var nextID: UInt64 = 1
     }
 

@@ -64,6 +64,8 @@ final class CurlTransfer {
         try check(CCurlShim_easy_setopt_string(easy, CURLOPT_URL, r.url), "CURLOPT_URL")
         try check(CCurlShim_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https"), "CURLOPT_PROTOCOLS_STR")
         try check(CCurlShim_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1), "CURLOPT_NOSIGNAL")
+        // An HTTPS proxy's "200 Connection established" stays out of the header callback.
+        try check(CCurlShim_easy_setopt_long(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1), "CURLOPT_SUPPRESS_CONNECT_HEADERS")
         // Redirects are followed by `CurlLoop`, so `Authorization` can be dropped when the host changes.
         try check(CCurlShim_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0), "CURLOPT_FOLLOWLOCATION")
         try check(CCurlShim_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)), "CURLOPT_HTTP_VERSION")
@@ -160,7 +162,6 @@ final class CurlTransfer {
     private func headerBlockEnded() {
         guard statusLine != nil else { return }
         if (100..<200).contains(status) { statusLine = nil; return }  // interim response
-        if (status == 200 && isProxyConnectReply) { statusLine = nil; return }
         let version = statusLine.map { String($0.dropFirst(5).prefix { $0 != " " }) } ?? ""
         if request.followRedirects, [301, 302, 303, 307, 308].contains(status), let location = headers["Location"] {
             redirectTarget = URLParts.resolve(location, against: request.url) ?? ""
@@ -171,12 +172,6 @@ final class CurlTransfer {
         finalHead = head
         mode = (200..<300).contains(status) && request.method != .head ? .sink : .capture
         sink.receivedHead(head)
-    }
-
-    /// A `200 Connection established` from an HTTPS proxy precedes the real response.
-    private var isProxyConnectReply: Bool {
-        guard let statusLine else { return false }
-        return statusLine.lowercased().contains("connection established")
     }
 
     private func didReceiveBody(_ bytes: UnsafeRawBufferPointer) -> Int {

@@ -15,6 +15,8 @@ public final class HTTPClient: Sendable {
         public var certsDirectory: String?
         public var userAgent: String = "wharf/0.1"
         /// Upper bound on parallel connections to one host (HTTP/2 multiplexes within them); 0: no limit.
+        /// Over HTTP/1.1 a transfer paused by a slow streaming consumer keeps its connection, so
+        /// more than this many slow streams to one host queue the rest (file sinks never pause long).
         public var maxConnectionsPerHost: Int = 8
 
         public init(certsDirectory: String? = nil, userAgent: String = "wharf/0.1", maxConnectionsPerHost: Int = 8) {
@@ -76,9 +78,19 @@ public final class HTTPClient: Sendable {
     public func download(_ request: HTTPRequest, to fd: Int32, hashing: DigestHasher.Algorithm? = .sha256,
                          placement: HashPlacement = .pipelined,
                          observer: (any DownloadObserver)? = nil) async throws(HTTPClientError) -> HTTPDownload {
+        try await download(request, to: fd, hashing: hashing, placement: placement, ringBufferSize: 256 * 1024, ringBufferCount: 4,
+                           observer: observer)
+    }
+
+    /// `download` with the pipelined ring's shape chosen (tests use tiny rings to force pauses).
+    func download(_ request: HTTPRequest, to fd: Int32, hashing: DigestHasher.Algorithm?, placement: HashPlacement,
+                  ringBufferSize: Int, ringBufferCount: Int,
+                  observer: (any DownloadObserver)? = nil) async throws(HTTPClientError) -> HTTPDownload {
         let handle = loop.makeHandle()
         let sink: any DownloadSink = switch placement {
-        case .pipelined: PipelinedFileSink(fd: fd, hashing: hashing, loop: loop, handle: handle, observer: observer)
+        case .pipelined:
+            PipelinedFileSink(fd: fd, hashing: hashing, loop: loop, handle: handle, bufferSize: ringBufferSize, bufferCount: ringBufferCount,
+                              observer: observer)
         case .loopThread: FileSink(fd: fd, hashing: hashing, observer: observer)
         }
         do {

@@ -132,4 +132,6 @@ public struct HTTPDownload: Sendable {
     public var digest: String?
     /// First bytes of a non-2xx response body (an error document), else empty.
     public var errorBody: [UInt8]
+    /// Times the transfer paused because every ring buffer was waiting to be hashed (pipelined only).
+    public var pauseCount: Int = 0
 }

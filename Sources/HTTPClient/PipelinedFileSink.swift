@@ -17,6 +17,7 @@ final class PipelinedFileSink: TransferSink, @unchecked Sendable {
     private struct Shared {
         var free: [RingBuffer]
         var pausedForBuffer = false
+        var pauseCount = 0
         var writeError: HTTPClientError?
     }
 
@@ -54,7 +55,10 @@ final class PipelinedFileSink: TransferSink, @unchecked Sendable {
 
     func receivedBody(_ bytes: UnsafeRawBufferPointer) -> BodyDisposition {
         if current == nil {
-            guard takeFreeBuffer() else { return .pause }
+            guard takeFreeBuffer() else {
+                shared.withLock { $0.pauseCount += 1 }
+                return .pause
+            }
         }
         if !overflow.isEmpty {
             let pending = overflow
@@ -162,7 +166,8 @@ final class PipelinedFileSink: TransferSink, @unchecked Sendable {
             let written = self.written
             queue.async { [self] in
                 let digest = hasher?.finalize().description
-                c?.resume(returning: HTTPDownload(head: summary.head, bytesWritten: written, digest: digest, errorBody: []))
+                let pauses = shared.withLock { $0.pauseCount }
+                c?.resume(returning: HTTPDownload(head: summary.head, bytesWritten: written, digest: digest, errorBody: [], pauseCount: pauses))
             }
         case .failure(let error):
             queue.async { c?.resume(throwing: error) }

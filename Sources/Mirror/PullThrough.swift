@@ -153,8 +153,8 @@ public final class PullThrough: Sendable {
             do {
                 let result = try await client.blob(route.upstreamRepository, fill.digest, range: offset > 0 ? (offset, nil) : nil,
                                                    to: fill.writeDescriptor, observer: fill)
-                // The client verified a whole body fetched without Range; anything else is checked below.
-                verified = result.status == 200 && offset == 0
+                // The client verifies every whole (200) body; a resumed (206) one is checked below.
+                verified = result.status == 200
                 break
             } catch {
                 attempt += 1

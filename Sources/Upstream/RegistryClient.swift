@@ -183,6 +183,11 @@ public actor RegistryClient {
         guard let realm = challenge.realm, !realm.isEmpty else {
             throw UpstreamError(.invalidResponse, "the Bearer challenge has no realm", registry: configuration.registry)
         }
+        if let url = URL(string: realm), url.scheme?.lowercased() == "http", configuration.credentials != nil,
+           !configuration.insecure, !SchemePolicy.isLoopback(url.host ?? "") {
+            throw UpstreamError(.tls, "the token realm \(realm) is plain HTTP: credentials are not sent there (list the registry insecure to allow it)",
+                                registry: configuration.registry)
+        }
         var query: [(String, String)] = []
         if let service = challenge.service { query.append(("service", service)) }
         for s in scope.split(separator: " ") { query.append(("scope", String(s))) }
@@ -273,7 +278,11 @@ public actor RegistryClient {
             let (head, errorBody, value) = result
             if head.status == 401, attempt == 0 {
                 let fresh = head.headers.values("WWW-Authenticate").flatMap(AuthChallenge.parse)
-                if let next = fresh.first(where: \.isBearer) ?? fresh.first(where: \.isBasic) { challenge = next }
+                if let next = fresh.first(where: \.isBearer) ?? fresh.first(where: \.isBasic) {
+                    challenge = next
+                    // A registry that let /v2/ through anonymously: later requests authenticate up front.
+                    if self.endpoint?.challenge == nil { self.endpoint?.challenge = next }
+                }
                 if challenge?.isBearer == true || (challenge?.isBasic == true && request.headers["Authorization"] == nil && configuration.credentials != nil) {
                     refresh = true
                     continue
@@ -356,9 +365,10 @@ public actor RegistryClient {
                               mediaType: Self.mediaType(head), size: head.contentLength)
     }
 
-    /// GETs a blob (or `range` of it, inclusive) into `fd`, hashing as it goes. A whole blob is
-    /// verified against `digest`; a mismatch throws `.digestMismatch` (the bytes are already in `fd`:
-    /// the caller discards them).
+    /// GETs a blob (or `range` of it, inclusive) into `fd`, hashing as it goes. A whole blob (any
+    /// 200, even for a ranged request the registry ignored: check `status`) is verified against
+    /// `digest`; a mismatch throws `.digestMismatch` (the bytes are already in `fd`: the caller
+    /// discards them). `observer` follows the bytes as they land (the mirror's live readers).
     public func blob(_ repository: RepositoryName, _ digest: Digest, range: (Int64, Int64?)? = nil, to fd: Int32,
                      observer: (any DownloadObserver)? = nil) async throws(UpstreamError) -> BlobResult {
         let what = "blob \(digest) in \(repository)"
@@ -372,7 +382,8 @@ public actor RegistryClient {
             return (download.head, download.errorBody, download)
         })
         let computed = download.digest.flatMap { Digest($0) }
-        if head.status == 200, range == nil || range?.0 == 0 && range?.1 == nil, computed != digest {
+        // A 200 carries the whole blob (also when a registry ignored Range): verify it.
+        if head.status == 200, computed != digest {
             throw UpstreamError(.digestMismatch, "\(what): the bytes hash to \(computed?.description ?? "?")", registry: configuration.registry)
         }
         return BlobResult(status: head.status, bytesWritten: download.bytesWritten, computedDigest: computed,

@@ -130,6 +130,21 @@ struct HTTPClientTests {
         server.stop()
     }
 
+    @Test func aPausedTransferIsNotALowSpeedTimeout() async throws {
+        var request = HTTPRequest(.get, url: base + "/bytes/\(8 * 1024 * 1024)")
+        request.timeouts = HTTPTimeouts(connect: .seconds(5), lowSpeedLimit: 1000, lowSpeedTime: .seconds(1))
+        let response = try await client.stream(request, bufferLimit: 64 * 1024)
+        var received = 0
+        for try await chunk in response.body {
+            if received == 0 { try await Task.sleep(for: .seconds(3)) }  // paused far longer than lowSpeedTime
+            received += chunk.count
+        }
+        #expect(received == 8 * 1024 * 1024)
+        #expect(response.body.pauseCount > 0)
+        client.shutdown()
+        server.stop()
+    }
+
     @Test func cancellingTheTaskAbortsTheTransfer() async throws {
         let dir = TemporaryDirectory()
         let fd = open(dir.file("body"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -150,6 +165,21 @@ struct HTTPClientTests {
         }
         #expect(ContinuousClock.now - started < .seconds(5))
         _ = streaming  // dropping the stream cancels its transfer too
+        client.shutdown()
+        server.stop()
+    }
+
+    @Test func stalledTransferHitsTheLowSpeedTimeout() async throws {
+        var request = HTTPRequest(.get, url: base + "/stall/1000")
+        request.timeouts = HTTPTimeouts(connect: .seconds(5), lowSpeedLimit: 100, lowSpeedTime: .seconds(1))
+        let started = ContinuousClock.now
+        do {
+            _ = try await client.execute(request)
+            Issue.record("expected a timeout")
+        } catch {
+            #expect(error.code == .timeout)
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
         client.shutdown()
         server.stop()
     }

@@ -47,6 +47,7 @@ struct RegistryIntegrationTests {
 
         let endpoint = try await client.ping()
         #expect(endpoint.baseURL.hasPrefix(flavour == "tls-basic" ? "https://" : "http://"))
+        if flavour == "tls-basic" { #expect(endpoint.httpVersion == "2") }  // HTTP/2 where offered (ALPN)
 
         // Manifest by tag, then by digest; HEAD agrees.
         let byTag = try await client.manifest(upstream.repository, .tag(upstream.tag))
@@ -165,6 +166,15 @@ struct CheckUpstreamTests {
         #expect(message.contains("none found"))
     }
 
+    @Test func insecureRegistryIsReachedOverHTTPSWithoutVerification() async throws {
+        let upstream = try RegistryFixture("tls-basic")
+        defer { upstream.stop() }
+        let target = UpstreamTarget(parsing: "\(upstream.registry)/\(upstream.repository):\(upstream.tag)")!
+        let report = await checkUpstream(target, options: CheckOptions(caDirectory: nil, credentials: upstream.credentials, insecure: true))
+        #expect(report.succeeded)
+        #expect(report.steps.contains { $0.name == "connect" && $0.detail.hasPrefix("GET https://") })
+    }
+
     @Test func wrongPasswordWithBasicAndWithTokens() async throws {
         for flavour in ["tls-basic", "token"] {
             let upstream = try RegistryFixture(flavour)
@@ -208,5 +218,32 @@ struct TokenSingleFlightTests {
             try await group.waitForAll()
         }
         #expect(upstream.tokenRequests == 1)
+    }
+}
+
+@Suite("digest verification", .timeLimit(.minutes(2)))
+struct DigestVerificationTests {
+    @Test func corruptBlobUpstreamIsADigestMismatch() async throws {
+        let upstream = try RegistryFixture("http")
+        defer { upstream.stop() }
+        // Flip one byte of the blob in the registry's own storage: it serves the bytes as they are.
+        let hex = upstream.layerDigest.encoded
+        let path = "\(upstream.dir.path)/storage/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[1000] ^= 0xff
+        try bytes.write(to: URL(fileURLWithPath: path))
+
+        let http = try HTTPClient()
+        defer { http.shutdown() }
+        let client = RegistryClient(configuration: RegistryClientConfiguration(registry: upstream.registry), http: http)
+        let dir = TemporaryDirectory()
+        let fd = open(dir.file("layer"), O_RDWR | O_CREAT | O_TRUNC, 0o644)
+        defer { close(fd) }
+        do {
+            _ = try await client.blob(upstream.repository, upstream.layerDigest, to: fd)
+            Issue.record("a corrupt blob passed verification")
+        } catch {
+            #expect(error.code == .digestMismatch)
+        }
     }
 }

@@ -1,6 +1,7 @@
 // Downloads one URL through HTTPClient's file sink and prints throughput, digest and peak RSS
 // as one JSON line. Used by Benchmarks/upstream-client/run.sh.
 // usage: UpstreamClientBench <url> <output-file> [--no-hash] [--loop-hash] [--stream]
+//        UpstreamClientBench <MiB> - --hash-only
 import Foundation
 import HTTPClient
 import OCI
@@ -11,6 +12,18 @@ guard args.count >= 3 else {
     exit(2)
 }
 let hashing: DigestHasher.Algorithm? = args.contains("--no-hash") ? nil : .sha256
+if args.contains("--hash-only") {
+    // The hashing ceiling: SHA-256 over <url-argument> MiB of an in-memory 256 KiB buffer.
+    let mib = Int(args[1]) ?? 1024
+    let buffer = [UInt8](repeating: 0x5a, count: 256 * 1024)
+    var hasher = DigestHasher(algorithm: .sha256)
+    let t0 = ContinuousClock.now
+    for _ in 0..<(mib * 4) { hasher.update(buffer) }
+    let d = ContinuousClock.now - t0
+    let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    print("{\"hash_only_mib_per_s\": \(String(format: "%.0f", Double(mib) / s)), \"digest\": \"\(hasher.finalize())\"}")
+    exit(0)
+}
 let client = try HTTPClient()
 let fd = open(args[2], O_WRONLY | O_CREAT | O_TRUNC, 0o644)
 guard fd >= 0 else { fatalError("cannot open \(args[2])") }

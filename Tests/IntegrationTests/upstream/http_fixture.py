@@ -6,6 +6,9 @@ usage: http_fixture.py   -- prints {"port": N} and serves until standard input c
   GET /headers          the request's headers as a JSON object
   GET /redirect?to=URL  307 to URL
   GET /status/CODE      CODE with a small JSON error body
+  GET /stall/N          promises 2N bytes, sends N, then stalls for 30 s
+  GET /v2/              200 {} (a registry that allows anonymous access)
+  GET /v2/limited/...   429 TOOMANYREQUESTS with Retry-After: 17 (a rate-limited registry)
 Every response carries X-Connection-Requests: requests served so far on this connection.
 """
 import http.server, json, re, sys, threading
@@ -48,6 +51,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, json.dumps({k: v for k, v in self.headers.items()}).encode(), [("Content-Type", "application/json")])
         if url.path == "/redirect":
             return self.reply(307, b"", [("Location", parse_qs(url.query)["to"][0])])
+        if url.path == "/v2/":
+            return self.reply(200, b"{}", [("Content-Type", "application/json"), ("Docker-Distribution-API-Version", "registry/2.0")])
+        if url.path.startswith("/v2/limited/"):
+            body = json.dumps({"errors": [{"code": "TOOMANYREQUESTS", "message": "You have reached your pull rate limit."}]}).encode()
+            return self.reply(429, body, [("Content-Type", "application/json"), ("Retry-After", "17")])
+        m = re.fullmatch(r"/stall/(\d+)", url.path)
+        if m:
+            n = int(m.group(1))
+            self.send_response(200)
+            self.send_header("Content-Length", str(2 * n))
+            self.end_headers()
+            self.wfile.write(PATTERN[:n])
+            self.wfile.flush()
+            import time
+            time.sleep(30)
+            self.close_connection = True
+            return
         m = re.fullmatch(r"/status/(\d+)", url.path)
         if m:
             return self.reply(int(m.group(1)), json.dumps({"errors": [{"code": "TEST", "message": "status"}]}).encode(), [("Content-Type", "application/json")])

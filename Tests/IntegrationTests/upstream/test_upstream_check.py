@@ -99,3 +99,10 @@ def test_upstream_check_missing_repository(token):
     r = token.check("/no/such-repo:v1", "--username", "wharf", "--password", "s3cret-pass")
     assert r.returncode == 1
     assert "FAILED at step 'manifest' (notFound): repository no/such-repo not found" in r.stdout
+
+
+def test_upstream_check_insecure_skips_verification(tls_basic):
+    r = tls_basic.check("/test/app:v1", "--insecure", "--ca-dir", "/nonexistent", "--username", "wharf", "--password", "s3cret-pass")
+    assert r.returncode == 0, r.stdout
+    assert "insecure: certificate verification off" in r.stdout
+    assert f"GET https://{tls_basic.info['registry']}/v2/ answered 401" in r.stdout
