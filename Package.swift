@@ -43,7 +43,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "OCI", "Storage", "Mirror",
+                "OCI", "Storage", "Mirror", "CDN",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

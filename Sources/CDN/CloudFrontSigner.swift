@@ -19,6 +19,9 @@ public struct CloudFrontSigner: Sendable {
     public let warnings: [String]
     private let privateKey: _RSA.Signing.PrivateKey
 
+    /// The public half of the signing key (SPKI PEM), so the signer's own URLs can be verified.
+    public var publicKeyPEM: String { privateKey.publicKey.pemRepresentation }
+
     /// - Parameters:
     ///   - privateKeyPEM: the RSA private key, PKCS#1 or PKCS#8 PEM text (not a path).
     ///   - duration: default lifetime of a signed URL; Distribution's default is 20 minutes.

@@ -34,14 +34,14 @@ public final class BlobFill: DownloadObserver, Sendable {
     }
 
     public let digest: Digest
-    /// The route whose upstream this fill pulls from.
-    public let route: MirrorRoute
+    /// The route whose upstream this fill pulls from (nil for an edge's fetch from its origin).
+    public let route: MirrorRoute?
     let staging: StagingFile
     let writeDescriptor: Int32
     private let readDescriptor: Int32
     private let state = Mutex(State())
 
-    init(digest: Digest, route: MirrorRoute, staging: StagingFile) throws {
+    init(digest: Digest, route: MirrorRoute?, staging: StagingFile) throws {
         self.digest = digest
         self.route = route
         self.staging = staging

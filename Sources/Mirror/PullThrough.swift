@@ -125,15 +125,15 @@ public final class PullThrough: Sendable {
         }
         if isNew {
             // Detached from the request: the fill completes even if every client hangs up.
-            Task.detached { [self] in await run(fill) }
+            Task.detached { [self] in await run(fill, route: route) }
         }
         return (fill, isNew)
     }
 
-    private func run(_ fill: BlobFill) async {
+    private func run(_ fill: BlobFill, route: MirrorRoute) async {
         await fillSlots.acquire()
         defer { fillSlots.release() }
-        let outcome = await fetch(fill)
+        let outcome = await fetch(fill, route: route)
         fills.withLock { fills in
             if fills[fill.digest] === fill { fills[fill.digest] = nil }
         }
@@ -141,9 +141,8 @@ public final class PullThrough: Sendable {
     }
 
     /// Fetches, resuming with `Range` after a dropped connection, verifies, and commits.
-    private func fetch(_ fill: BlobFill) async -> BlobFill.Outcome {
-        let client = clients.client(for: fill.route.registry)
-        let route = fill.route
+    private func fetch(_ fill: BlobFill, route: MirrorRoute) async -> BlobFill.Outcome {
+        let client = clients.client(for: route.registry)
         var attempt = 0
         var verified = false
         let started = ContinuousClock.now

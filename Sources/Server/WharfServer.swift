@@ -1,3 +1,4 @@
+import CDN
 import Logging
 import Mirror
 import ServiceLifecycle
@@ -36,7 +37,10 @@ public struct WharfServer: Service {
             ])
         }
         defer { mirror?.shutdown() }
-        let handler = RegistryHandler(store: store, settings: settings, mirror: mirror)
+        settings.redirectDisabled = configuration.storage.redirectDisabled
+        let cdn = try await makeCDNSettings(store: store)
+        defer { cdn.originFetcher?.shutdown() }
+        let handler = RegistryHandler(store: store, settings: settings, mirror: mirror, cdn: cdn, logger: logger)
         let server = HTTPServer(host: configuration.http.host, port: configuration.http.port, handler: handler,
                                 extraHeaders: configuration.http.headers, logger: logger)
         logger.info("serving", metadata: ["storage": "\(configuration.storage.rootDirectory)"])
@@ -48,5 +52,28 @@ public struct WharfServer: Service {
             // Graceful shutdown (SIGTERM/SIGINT) cancels the server: a normal exit.
         }
         logger.info("stopped")
+    }
+
+    /// The CDN roles this configuration gives: origin (redirects), edge (verifies), or both.
+    private func makeCDNSettings(store: ContentStore) async throws -> CDNSettings {
+        var cdn = CDNSettings()
+        if let cloudFront = configuration.cloudFront {
+            let redirector = try BlobRedirector(configuration: cloudFront)
+            for warning in redirector.warnings { logger.warning("cdn: \(warning)") }
+            cdn.redirector = redirector
+            // Edges fetch with the URL their client brought: accept our own signatures.
+            cdn.verifier = try CloudFrontVerifier(publicKeys: [redirector.signer.keyPairID: redirector.signer.publicKeyPEM])
+            cdn.signedBaseURL = redirector.baseURL
+            logger.info("redirecting blob downloads", metadata: ["cdn.baseurl": "\(redirector.baseURL)"])
+        }
+        if let edge = configuration.cdnEdge {
+            cdn.verifier = try CloudFrontVerifier(configuration: edge)
+            cdn.signedBaseURL = edge.baseURL
+            try await store.removeStaleStagingFiles()
+            cdn.originFetcher = try OriginFetcher(origin: edge.origin, store: store, certsDirectory: configuration.mirrorConfiguration?.certsDirectory,
+                                                  logger: logger)
+            logger.info("serving as a CDN edge", metadata: ["cdn.origin": "\(edge.origin)"])
+        }
+        return cdn
     }
 }

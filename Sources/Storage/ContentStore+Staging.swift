@@ -32,14 +32,15 @@ extension ContentStore {
 
     /// Publishes a verified staging file as the blob `digest` (an atomic rename) and links it
     /// into `repository`.
-    public func commitStaged(_ staging: StagingFile, digest: Digest, size: Int64, into repository: RepositoryName) async throws {
+    /// With no repository (a CDN edge) the blob is kept by digest only.
+    public func commitStaged(_ staging: StagingFile, digest: Digest, size: Int64, into repository: RepositoryName?) async throws {
         if try await blobSize(digest) == nil {
             try await driver.move(staging.path, to: StorageLayout.blobData(digest))
             blobSizes.insert(size, for: digest)
         } else {
             try await driver.delete(staging.path)
         }
-        try await link(digest, into: repository)
+        if let repository { try await link(digest, into: repository) }
     }
 
     /// Stores a manifest fetched from an upstream: its exact bytes, the revision link and the tag.

@@ -105,6 +105,27 @@ struct ConfigNode {
         return items.enumerated().map { ConfigNode($1, path: "\(child.path)[\($0)]", overridden: overridden, warnings: warnings) }
     }
 
+    /// This node's own map of scalars (e.g. a middleware's `options`).
+    func scalarMap() throws -> [String: String] {
+        guard case .map(let entries) = value else {
+            if value == .null { return [:] }
+            throw ConfigurationError("\(path): must be a mapping")
+        }
+        var map: [String: String] = [:]
+        for entry in entries {
+            guard case .scalar(let text) = entry.value else { throw ConfigurationError("\(keyPath(entry.key)): must be a single value") }
+            map[entry.key] = text
+        }
+        return map
+    }
+
+    /// This node's map of scalars, leaving out `skipped` (whatever its shape).
+    func scalarMapIgnoring(_ skipped: String) throws -> [String: String] {
+        guard case .map(let entries) = value else { throw ConfigurationError("\(path): must be a mapping") }
+        return try ConfigNode(.map(entries.filter { $0.key.lowercased() != skipped }), path: path, overridden: overridden, warnings: warnings)
+            .scalarMap()
+    }
+
     /// A string-keyed map of scalars (e.g. `log.fields`).
     func stringMap(_ key: String) throws -> [(String, String)] {
         guard let child = child(key) else { return [] }

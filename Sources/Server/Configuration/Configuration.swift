@@ -1,3 +1,4 @@
+import CDN
 import Logging
 import Mirror
 
@@ -11,6 +12,10 @@ public struct Configuration: Sendable {
     public var proxy: ProxySettings?
     /// Wharf's `mirror:` section: upstream registries reached through `?ns=` or a path prefix.
     public var mirror: MirrorSettings?
+    /// Distribution's `cloudfront` storage middleware: blob GETs redirected to signed URLs.
+    public var cloudFront: CloudFrontConfiguration?
+    /// Wharf's `cdn.edge`: this instance verifies signed blob URLs and serves them.
+    public var cdnEdge: CDNEdgeConfiguration?
     /// The most repositories one catalog page may hold (`catalog.maxentries`).
     public var catalogMaxEntries = 1000
     /// Things in the file Wharf accepted but does not act on; logged at start-up.
@@ -96,7 +101,7 @@ extension Configuration {
 
     init(_ root: ConfigNode) throws {
         try root.expectKeys(
-            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror"],
+            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn"],
             ignored: ["auth", "notifications", "health", "redis", "reporting", "validation", "compatibility",
                       "openshift", "loglevel", "tags", "policy"])
         guard let version = try root.string("version") else { throw ConfigurationError("version: required (use 0.1)") }
@@ -117,6 +122,7 @@ extension Configuration {
         try readMiddleware(root.section("middleware"))
         if let proxy = root.child("proxy") { try readProxy(proxy) }
         if let mirror = root.child("mirror") { try readMirror(mirror) }
+        if let cdn = root.child("cdn") { try readCDN(cdn) }
         let catalog = try root.section("catalog")
         try catalog.expectKeys(["maxentries"])
         catalogMaxEntries = try catalog.int("maxentries", range: 1...100_000) ?? catalogMaxEntries
@@ -250,7 +256,16 @@ extension Configuration {
                     try readOpenShiftOptions(options)
                 case ("registry", "openshift"), ("storage", "openshift"):
                     break
-                case ("storage", "cloudfront"), ("storage", "redirect"):
+                case ("storage", "cloudfront"):
+                    guard try entry.bool("disabled") != true else { break }
+                    do {
+                        let parsed = try CloudFrontConfiguration.parse(try options.scalarMap(), keyPath: "\(entry.path).options")
+                        warnings += parsed.warnings
+                        cloudFront = parsed
+                    } catch let error as CDNError {
+                        throw ConfigurationError(error.message)
+                    }
+                case ("storage", "redirect"):
                     warnings.append("\(entry.path): storage middleware \(name) is not supported by Wharf yet; ignored")
                 default:
                     throw ConfigurationError("\(entry.path).name: unknown \(kind) middleware \"\(name)\"")
@@ -269,6 +284,19 @@ extension Configuration {
         repository.projectCacheTTL = try node.duration("projectcachettl") ?? repository.projectCacheTTL
         repository.blobRepositoryCacheTTL = try node.duration("blobrepositorycachettl") ?? repository.blobRepositoryCacheTTL
         _ = try node.string("dockerregistryurl")
+    }
+
+    private mutating func readCDN(_ node: ConfigNode) throws {
+        try node.expectKeys(["edge"])
+        guard let edge = node.child("edge") else { return }
+        var options = try edge.scalarMapIgnoring("keys")
+        options.removeValue(forKey: "keys")
+        let keys = try edge.list("keys").map { try $0.scalarMap() }
+        do {
+            cdnEdge = try CDNEdgeConfiguration.parse(options: options, keys: keys, keyPath: edge.path)
+        } catch {
+            throw ConfigurationError(error.message)
+        }
     }
 
     private mutating func readMirror(_ node: ConfigNode) throws {

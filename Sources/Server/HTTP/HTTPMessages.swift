@@ -11,10 +11,14 @@ public struct HTTPRequest: Sendable {
     /// Query parameters, percent-decoded, in order.
     public let query: [(name: String, value: String)]
 
-    public init(method: HTTPMethod, uri: String, headers: HTTPHeaders) {
+    /// The client's IP address, as the connection sees it.
+    public var remoteAddress: String?
+
+    public init(method: HTTPMethod, uri: String, headers: HTTPHeaders, remoteAddress: String? = nil) {
         self.method = method
         self.uri = uri
         self.headers = headers
+        self.remoteAddress = remoteAddress
         self.query = QueryString.parse(uri)
     }
 

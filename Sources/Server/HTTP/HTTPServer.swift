@@ -59,8 +59,9 @@ public struct HTTPServer: Sendable {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let body = RequestBody(iterator: inbound.makeAsyncIterator())
+                let remoteAddress = connection.channel.remoteAddress?.ipAddress
                 while let head = try await body.nextHead() {
-                    let request = HTTPRequest(method: head.method, uri: head.uri, headers: head.headers)
+                    let request = HTTPRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: remoteAddress)
                     if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
                         // curl waits a second for this before sending a large body.
                         try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))

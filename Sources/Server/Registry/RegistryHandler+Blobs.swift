@@ -44,7 +44,8 @@ extension RegistryHandler {
         }
     }
 
-    func serveStoredBlob(_ digest: Digest, size: Int64, request: HTTPRequest) async throws -> HTTPResponse {
+    func serveStoredBlob(_ digest: Digest, size: Int64, request: HTTPRequest, mayRedirect: Bool = true) async throws -> HTTPResponse {
+        if mayRedirect, let redirect = cdnRedirect(digest, request: request) { return redirect }
         var headers = blobHeaders(digest)
         if request.headers.matchesETag(of: digest) {
             return HTTPResponse(status: .notModified, headers: headers)

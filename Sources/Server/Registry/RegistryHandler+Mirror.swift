@@ -29,7 +29,7 @@ extension RegistryHandler {
     }
 
     /// Streams a blob from its staging file as the upstream delivers it.
-    private func serveFilling(_ fill: BlobFill, request: HTTPRequest) async throws -> HTTPResponse {
+    func serveFilling(_ fill: BlobFill, request: HTTPRequest) async throws -> HTTPResponse {
         let size = try await fill.size()
         var headers = blobHeaders(fill.digest)
         let (status, range) = try resolveRange(request, size: size, headers: &headers)

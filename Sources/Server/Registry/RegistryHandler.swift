@@ -13,6 +13,8 @@ public struct RegistryHandler: HTTPHandler {
         public var catalogMaxEntries = 1000
         /// Blobs up to this size are kept in memory once read.
         public var smallBlobLimit = 64 << 10
+        /// `storage.redirect.disable`: never redirect blob downloads.
+        public var redirectDisabled = false
 
         public init() {}
     }
@@ -21,13 +23,18 @@ public struct RegistryHandler: HTTPHandler {
     let settings: Settings
     /// Pull-through from upstream registries; nil when Wharf serves only what it holds.
     let mirror: PullThrough?
+    let cdn: CDNSettings
+    let logger: Logger
     /// Bytes of small blobs, so hot small GETs never open a file.
     let smallBlobs = BoundedCache<Digest, ByteBuffer>(capacity: 64 << 20)
 
-    public init(store: ContentStore, settings: Settings, mirror: PullThrough? = nil) {
+    public init(store: ContentStore, settings: Settings, mirror: PullThrough? = nil, cdn: CDNSettings = CDNSettings(),
+                logger: Logger = Logger(label: "wharf")) {
         self.store = store
         self.settings = settings
         self.mirror = mirror
+        self.cdn = cdn
+        self.logger = logger
     }
 
     public func handle(_ request: HTTPRequest, body: RequestBody, logger: Logger) async -> HTTPResponse {
@@ -49,6 +56,9 @@ public struct RegistryHandler: HTTPHandler {
     }
 
     private func route(_ request: HTTPRequest, body: RequestBody) async throws -> HTTPResponse {
+        if request.path.hasPrefix(CDNSettings.blobPathPrefix) {
+            return try await serveSignedBlob(request)
+        }
         let route: RegistryRoute
         switch RegistryRoute.parse(request.path) {
         case .success(let parsed): route = parsed

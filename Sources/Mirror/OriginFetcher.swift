@@ -1,0 +1,86 @@
+import Foundation
+import HTTPClient
+import Logging
+import OCI
+import Storage
+import Synchronization
+
+/// A CDN edge's fetches from its origin: one GET per digest of the signed URL the client
+/// brought (the origin verifies it as the edge did), read live by every waiting client,
+/// verified, and kept. The edge keeps blobs by digest only; the signed URL is its scope.
+public final class OriginFetcher: Sendable {
+    let origin: String
+    let store: ContentStore
+    let http: HTTPClient
+    let logger: Logger
+    private let fills = Mutex<[Digest: BlobFill]>([:])
+
+    public init(origin: String, store: ContentStore, certsDirectory: String?, logger: Logger) throws {
+        self.origin = origin.hasSuffix("/") ? String(origin.dropLast()) : origin
+        self.store = store
+        self.http = try HTTPClient(configuration: .init(certsDirectory: certsDirectory))
+        self.logger = logger
+    }
+
+    public func shutdown() { http.shutdown() }
+
+    /// The running fill of `digest`, or a new one fetching `requestTarget` (path and signed query) from the origin.
+    public func fill(_ digest: Digest, requestTarget: String) throws(RegistryError) -> BlobFill {
+        let staging: StagingFile
+        do {
+            staging = try store.makeStagingFile(for: digest)
+        } catch {
+            throw RegistryError(.unknown, "cannot stage \(digest): \(error)")
+        }
+        var failure: (any Error)?
+        let result = fills.withLock { fills -> (BlobFill, Bool)? in
+            if let running = fills[digest] { return (running, false) }
+            do {
+                let fill = try BlobFill(digest: digest, route: nil, staging: staging)
+                fills[digest] = fill
+                return (fill, true)
+            } catch {
+                failure = error
+                return nil
+            }
+        }
+        guard let (fill, isNew) = result else {
+            throw RegistryError(.unknown, "cannot start fetching \(digest): \(failure.map { "\($0)" } ?? "")")
+        }
+        if isNew {
+            let url = origin + requestTarget
+            Task.detached { [self] in
+                let outcome = await fetch(fill, url: url)
+                fills.withLock { if $0[digest] === fill { $0[digest] = nil } }
+                fill.finish(outcome)
+            }
+        }
+        return fill
+    }
+
+    private func fetch(_ fill: BlobFill, url: String) async -> BlobFill.Outcome {
+        let algorithm = DigestHasher(for: fill.digest)?.algorithm ?? .sha256
+        do {
+            fill.prepareAttempt(from: 0)
+            let download = try await http.download(HTTPRequest(.get, url: url), to: fill.writeDescriptor, hashing: algorithm, observer: fill)
+            guard download.head.status == 200 else {
+                try? await store.driver.delete(fill.staging.path)
+                let code: RegistryError.Code = download.head.status == 404 ? .blobUnknown : (download.head.status == 403 ? .denied : .unavailable)
+                return .failed(RegistryError(code, "origin \(origin) answered \(download.head.status) for \(fill.digest)",
+                                             status: code == .unavailable ? 502 : nil))
+            }
+            guard download.digest == fill.digest.description else {
+                try? await store.driver.delete(fill.staging.path)
+                return .failed(RegistryError(.unavailable, "origin \(origin) sent content for \(fill.digest) that hashes to \(download.digest ?? "?")", status: 502))
+            }
+            fsync(fill.writeDescriptor)
+            try await store.commitStaged(fill.staging, digest: fill.digest, size: download.bytesWritten, into: nil)
+            logger.info("blob fetched from origin", metadata: ["oci.digest": "\(fill.digest)", "bytes": "\(download.bytesWritten)"])
+            return .committed
+        } catch {
+            try? await store.driver.delete(fill.staging.path)
+            logger.warning("fetching from origin failed", metadata: ["oci.digest": "\(fill.digest)", "error": "\(error)"])
+            return .failed(RegistryError(.unavailable, "origin \(origin) could not be reached: \(error)", status: 502))
+        }
+    }
+}
