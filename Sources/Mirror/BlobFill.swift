@@ -30,6 +30,8 @@ public final class BlobFill: DownloadObserver, Sendable {
         /// Where the current transfer's bytes start in the file: the resume offset for a 206.
         var base: Int64 = 0
         var outcome = Outcome.running
+        /// The bytes matched the digest; committing (fsync, rename) may still be under way.
+        var verified = false
         var waiters: [Waiter] = []
     }
 
@@ -102,10 +104,13 @@ public final class BlobFill: DownloadObserver, Sendable {
     /// - Throws: the fill's error when the blob was not what its digest says.
     public func waitUntilVerified() async throws(RegistryError) {
         while true {
-            switch state.withLock({ $0.outcome }) {
+            let (outcome, verified) = state.withLock { ($0.outcome, $0.verified) }
+            switch outcome {
             case .committed: return
             case .failed(let error): throw error
-            case .running: await waitForChange(minimum: .max)
+            case .running:
+                if verified { return }
+                await waitForChange(minimum: .max)
             }
         }
     }
@@ -137,6 +142,7 @@ public final class BlobFill: DownloadObserver, Sendable {
                 guard case .running = state.outcome else { return true }
                 if minimum > 0 && state.written >= minimum { return true }
                 if minimum == 0 && state.total != nil { return true }
+                    if minimum == .max && state.verified { return true }
                 state.waiters.append(Waiter(minimum: minimum, continuation: continuation))
                 return false
             }
@@ -175,6 +181,21 @@ public final class BlobFill: DownloadObserver, Sendable {
         let wake = state.withLock { state -> [Waiter] in
             state.written = max(state.written, state.base + total)
             return takeWaiters(&state)
+        }
+        for waiter in wake { waiter.continuation.resume() }
+    }
+
+    /// The bytes matched the digest: readers holding the last byte may send it now, before the
+    /// copy is made durable and published.
+    func markVerified() {
+        let wake = state.withLock { state -> [Waiter] in
+            state.verified = true
+            var ready: [Waiter] = []
+            state.waiters.removeAll { waiter in
+                if waiter.minimum == .max { ready.append(waiter); return true }
+                return false
+            }
+            return ready
         }
         for waiter in wake { waiter.continuation.resume() }
     }

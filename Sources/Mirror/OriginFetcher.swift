@@ -73,6 +73,7 @@ public final class OriginFetcher: Sendable {
                 try? await store.driver.delete(fill.staging.path)
                 return .failed(RegistryError(.unavailable, "origin \(origin) sent content for \(fill.digest) that hashes to \(download.digest ?? "?")", status: 502))
             }
+            fill.markVerified()
             fsync(fill.writeDescriptor)
             try await store.commitStaged(fill.staging, digest: fill.digest, size: download.bytesWritten, into: nil)
             logger.info("blob fetched from origin", metadata: ["oci.digest": "\(fill.digest)", "bytes": "\(download.bytesWritten)"])

@@ -178,10 +178,12 @@ public final class PullThrough: Sendable {
                     return .failed(RegistryError(.unavailable, "upstream \(route.registry) sent content for \(fill.digest) that hashes to \(actual)", status: 502))
                 }
             }
+            fill.markVerified()
             guard configuration.keepCopies else {
                 await discard(fill)
                 return .committed
             }
+            // Durable before it is published: a crash must never leave a partial blob under its name.
             fsync(fill.writeDescriptor)
             try await store.commitStaged(fill.staging, digest: fill.digest, size: size, into: route.localRepository)
             logger.info("blob mirrored", metadata: [
