@@ -13,11 +13,12 @@ public final class OriginFetcher: Sendable {
     let store: ContentStore
     let http: HTTPClient
     let logger: Logger
-    private let fills = Mutex<[Digest: BlobFill]>([:])
+    private let fills: FillTable
 
     public init(origin: String, store: ContentStore, certsDirectory: String?, logger: Logger) throws {
         self.origin = origin.hasSuffix("/") ? String(origin.dropLast()) : origin
         self.store = store
+        self.fills = FillTable(store: store)
         self.http = try HTTPClient(configuration: .init(certsDirectory: certsDirectory))
         self.logger = logger
     }
@@ -26,32 +27,12 @@ public final class OriginFetcher: Sendable {
 
     /// The running fill of `digest`, or a new one fetching `requestTarget` (path and signed query) from the origin.
     public func fill(_ digest: Digest, requestTarget: String) throws(RegistryError) -> BlobFill {
-        let staging: StagingFile
-        do {
-            staging = try store.makeStagingFile(for: digest)
-        } catch {
-            throw RegistryError(.unknown, "cannot stage \(digest): \(error)")
-        }
-        var failure: (any Error)?
-        let result = fills.withLock { fills -> (BlobFill, Bool)? in
-            if let running = fills[digest] { return (running, false) }
-            do {
-                let fill = try BlobFill(digest: digest, route: nil, staging: staging)
-                fills[digest] = fill
-                return (fill, true)
-            } catch {
-                failure = error
-                return nil
-            }
-        }
-        guard let (fill, isNew) = result else {
-            throw RegistryError(.unknown, "cannot start fetching \(digest): \(failure.map { "\($0)" } ?? "")")
-        }
+        let (fill, isNew) = try fills.startOrJoin(digest, route: nil)
         if isNew {
             let url = origin + requestTarget
             Task.detached { [self] in
                 let outcome = await fetch(fill, url: url)
-                fills.withLock { if $0[digest] === fill { $0[digest] = nil } }
+                fills.remove(fill)
                 fill.finish(outcome)
             }
         }

@@ -18,7 +18,7 @@ public final class PullThrough: Sendable {
     let store: ContentStore
     let clients: UpstreamClients
     let logger: Logger
-    private let fills = Mutex<[Digest: BlobFill]>([:])
+    private let fills: FillTable
     private let fillSlots: AsyncSlots
     private let confirmed = BoundedCache<ScopeKey, ContinuousClock.Instant>(capacity: 1 << 18)
     private let tagsChecked = BoundedCache<TagKey, ContinuousClock.Instant>(capacity: 1 << 16)
@@ -31,6 +31,7 @@ public final class PullThrough: Sendable {
         self.clients = try UpstreamClients(configuration: configuration)
         self.logger = logger
         self.fillSlots = AsyncSlots(configuration.maxConcurrentFills)
+        self.fills = FillTable(store: store)
     }
 
     public func route(_ name: RepositoryName, namespace: String?) throws(RegistryError) -> MirrorRoute? {
@@ -72,7 +73,7 @@ public final class PullThrough: Sendable {
 
     /// HEAD of a blob the store lacks: asked upstream, nothing downloaded.
     public func headBlob(_ digest: Digest, route: MirrorRoute) async throws(RegistryError) -> Int64 {
-        if let fill = fills.withLock({ $0[digest] }), fill.route == route { return try await fill.size() }
+        if let fill = fills[digest], fill.route == route { return try await fill.size() }
         let info: DescriptorInfo
         do {
             info = try await clients.client(for: route.registry).headBlob(route.upstreamRepository, digest)
@@ -102,27 +103,7 @@ public final class PullThrough: Sendable {
     }
 
     private func startOrJoinFill(_ digest: Digest, route: MirrorRoute) throws(RegistryError) -> (BlobFill, Bool) {
-        let staging: StagingFile
-        do {
-            staging = try store.makeStagingFile(for: digest)
-        } catch {
-            throw RegistryError(.unknown, "cannot stage \(digest): \(error)")
-        }
-        var creationError: (any Error)?
-        let result = fills.withLock { fills -> (BlobFill, Bool)? in
-            if let running = fills[digest] { return (running, false) }
-            do {
-                let fill = try BlobFill(digest: digest, route: route, staging: staging)
-                fills[digest] = fill
-                return (fill, true)
-            } catch {
-                creationError = error
-                return nil
-            }
-        }
-        guard let (fill, isNew) = result else {
-            throw RegistryError(.unknown, "cannot start fetching \(digest): \(creationError.map { "\($0)" } ?? "")")
-        }
+        let (fill, isNew) = try fills.startOrJoin(digest, route: route)
         if isNew {
             // Detached from the request: the fill completes even if every client hangs up.
             Task.detached { [self] in await run(fill, route: route) }
@@ -134,9 +115,7 @@ public final class PullThrough: Sendable {
         await fillSlots.acquire()
         defer { fillSlots.release() }
         let outcome = await fetch(fill, route: route)
-        fills.withLock { fills in
-            if fills[fill.digest] === fill { fills[fill.digest] = nil }
-        }
+        fills.remove(fill)
         fill.finish(outcome)
     }
 
