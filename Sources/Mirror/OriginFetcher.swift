@@ -26,7 +26,8 @@ public final class OriginFetcher: Sendable {
     public func shutdown() { http.shutdown() }
 
     /// The running fill of `digest`, or a new one fetching `requestTarget` (path and signed query) from the origin.
-    public func fill(_ digest: Digest, requestTarget: String) throws(RegistryError) -> BlobFill {
+    /// - Returns: the fill, and whether another request had started it.
+    public func fill(_ digest: Digest, requestTarget: String) throws(RegistryError) -> (BlobFill, joined: Bool) {
         let (fill, isNew) = try fills.startOrJoin(digest, route: nil)
         if isNew {
             let url = origin + requestTarget
@@ -36,7 +37,7 @@ public final class OriginFetcher: Sendable {
                 fill.finish(outcome)
             }
         }
-        return fill
+        return (fill, !isNew)
     }
 
     private func fetch(_ fill: BlobFill, url: String) async -> BlobFill.Outcome {

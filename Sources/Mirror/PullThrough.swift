@@ -46,8 +46,18 @@ public final class PullThrough: Sendable {
     public enum BlobSource: Sendable {
         /// Stored already (through another repository), and this route's upstream confirmed it.
         case stored(size: Int64)
-        /// Being fetched; read it as it fills.
-        case filling(BlobFill)
+        /// Being fetched; read it as it fills. `joined`: another request started the fetch.
+        case filling(BlobFill, joined: Bool)
+    }
+
+    /// Where a manifest came from.
+    public enum ManifestSource: Sendable {
+        /// The kept copy, fresh (or by digest).
+        case kept
+        /// Fetched from upstream now (or revalidated with a HEAD).
+        case upstream
+        /// The upstream failed; the kept copy was served.
+        case stale
     }
 
     /// Makes `digest` available through `route`: links a stored blob once the route's upstream
@@ -68,7 +78,7 @@ public final class PullThrough: Sendable {
         if !isNew && fill.route != route {
             try await confirm(digest, route: route)
         }
-        return .filling(fill)
+        return .filling(fill, joined: !isNew)
     }
 
     /// HEAD of a blob the store lacks: asked upstream, nothing downloaded.
@@ -184,12 +194,12 @@ public final class PullThrough: Sendable {
     // MARK: Manifests
 
     /// The manifest `reference` of `route`, from the store when it is fresh, else from upstream.
-    public func manifest(_ reference: ManifestReference, route: MirrorRoute) async throws(RegistryError) -> StoredManifest {
+    public func manifest(_ reference: ManifestReference, route: MirrorRoute) async throws(RegistryError) -> (StoredManifest, ManifestSource) {
         do {
             switch reference {
             case .digest(let digest):
-                if let stored = try await store.manifest(digest, in: route.localRepository) { return stored }
-                return try await fetchManifest(reference, route: route, tag: nil)
+                if let stored = try await store.manifest(digest, in: route.localRepository) { return (stored, .kept) }
+                return (try await fetchManifest(reference, route: route, tag: nil), .upstream)
             case .tag(let tag):
                 return try await manifest(tag: tag, route: route)
             }
@@ -200,12 +210,12 @@ public final class PullThrough: Sendable {
         }
     }
 
-    private func manifest(tag: Tag, route: MirrorRoute) async throws -> StoredManifest {
+    private func manifest(tag: Tag, route: MirrorRoute) async throws -> (StoredManifest, ManifestSource) {
         let key = TagKey(route: route, tag: tag)
         let local = try await store.resolve(tag, in: route.localRepository)
         if let local, let checked = tagsChecked[key], checked + configuration.tagTTL > .now,
            let stored = try await store.manifest(local, in: route.localRepository) {
-            return stored
+            return (stored, .kept)
         }
         do {
             if let local {
@@ -214,24 +224,24 @@ public final class PullThrough: Sendable {
                 if let digest = head.digest, let stored = try await store.manifest(digest, in: route.localRepository) {
                     if digest != local { try await store.tag(tag, to: digest, in: route.localRepository) }
                     tagsChecked.insert(.now, for: key)
-                    return stored
+                    return (stored, .upstream)
                 }
             }
             let stored = try await fetchManifest(.tag(tag), route: route, tag: tag)
             tagsChecked.insert(.now, for: key)
-            return stored
+            return (stored, .upstream)
         } catch let error as UpstreamError {
             if let local, error.code != .notFound, let stored = try await store.manifest(local, in: route.localRepository) {
                 logger.info("upstream failed; serving the kept manifest", metadata: [
                     "upstream": "\(route)", "tag": "\(tag)", "error": "\(error)",
                 ])
-                return stored
+                return (stored, .stale)
             }
             throw error.registryError(notFound: .manifestUnknown)
         } catch let error as RegistryError {
             if let local, error.code != .manifestUnknown, let stored = try await store.manifest(local, in: route.localRepository) {
                 logger.info("upstream failed; serving the kept manifest", metadata: ["upstream": "\(route)", "tag": "\(tag)", "error": "\(error)"])
-                return stored
+                return (stored, .stale)
             }
             throw error
         }

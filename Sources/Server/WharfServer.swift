@@ -42,7 +42,8 @@ public struct WharfServer: Service {
         defer { cdn.originFetcher?.shutdown() }
         let handler = RegistryHandler(store: store, settings: settings, mirror: mirror, cdn: cdn, logger: logger)
         let server = HTTPServer(host: configuration.http.host, port: configuration.http.port, handler: handler,
-                                extraHeaders: configuration.http.headers, logger: logger)
+                                extraHeaders: configuration.http.headers, accessLog: !configuration.log.accessLogDisabled,
+                                logger: logger)
         logger.info("serving", metadata: ["storage": "\(configuration.storage.rootDirectory)"])
         do {
             try await cancelWhenGracefulShutdown {

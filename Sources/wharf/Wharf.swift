@@ -22,11 +22,11 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try loadConfiguration(config)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = configuration.log.level
-            for (key, value) in configuration.log.fields { handler.metadata[key] = "\(value)" }
-            return handler
+        let format = WharfLogHandler.Format(rawValue: configuration.log.formatter) ?? .text
+        var fields: Logger.Metadata = [:]
+        for (key, value) in configuration.log.fields { fields[key] = "\(value)" }
+        LoggingSystem.bootstrap { [fields] label in
+            WharfLogHandler(label: label, format: format, level: configuration.log.level, metadata: fields)
         }
         let logger = Logger(label: "wharf")
         let group = ServiceGroup(

@@ -51,11 +51,38 @@ public struct HTTPResponse: Sendable {
     public var status: HTTPResponseStatus
     public var headers: HTTPHeaders
     public var body: Body
+    /// Where the content came from, for the access log.
+    public var cacheResult: CacheResult?
+    /// The upstream registry involved, for the access log.
+    public var upstream: String?
 
     public init(status: HTTPResponseStatus, headers: HTTPHeaders = [:], body: Body = .empty) {
         self.status = status
         self.headers = headers
         self.body = body
+    }
+
+    /// Where a response's content came from: a closed set, safe as a log field or metric label.
+    public enum CacheResult: String, Sendable {
+        /// Served from local storage.
+        case hit
+        /// Fetched from upstream (or an edge's origin) for this request.
+        case miss
+        /// Joined a fetch another request started.
+        case join
+        /// Redirected to a CDN.
+        case redirect
+        /// The upstream failed; the kept copy was served.
+        case stale
+    }
+
+    /// The body's length as announced, for the access log.
+    var bodyLength: Int64 {
+        switch body {
+        case .empty, .headOnly: return 0
+        case .buffer(let buffer): return Int64(buffer.readableBytes)
+        case .file(_, _, let length), .stream(let length, _): return length
+        }
     }
 }
 

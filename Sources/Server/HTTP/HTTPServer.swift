@@ -16,12 +16,16 @@ public struct HTTPServer: Sendable {
     let handler: any HTTPHandler
     let logger: Logger
     let extraHeaders: [(String, String)]
+    /// One line per request (Distribution's `log.accesslog`).
+    let accessLog: Bool
 
-    public init(host: String, port: Int, handler: any HTTPHandler, extraHeaders: [(String, String)] = [], logger: Logger) {
+    public init(host: String, port: Int, handler: any HTTPHandler, extraHeaders: [(String, String)] = [], accessLog: Bool = true,
+                logger: Logger) {
         self.host = host
         self.port = port
         self.handler = handler
         self.extraHeaders = extraHeaders
+        self.accessLog = accessLog
         self.logger = logger
     }
 
@@ -66,6 +70,7 @@ public struct HTTPServer: Sendable {
                         // curl waits a second for this before sending a large body.
                         try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
                     }
+                    let started = ContinuousClock.now
                     var response = await handler.handle(request, body: body, logger: logger)
                     var keepAlive = head.isKeepAlive
                     if !body.isFinished {
@@ -76,13 +81,38 @@ public struct HTTPServer: Sendable {
                     response.headers.replaceOrAdd(name: "Docker-Distribution-API-Version", value: "registry/2.0")
                     for (name, value) in extraHeaders { response.headers.add(name: name, value: value) }
                     if !keepAlive { response.headers.replaceOrAdd(name: "Connection", value: "close") }
-                    try await write(response, version: head.version, to: outbound)
+                    do {
+                        try await write(response, version: head.version, to: outbound)
+                        log(request, response, since: started, completed: true)
+                    } catch {
+                        log(request, response, since: started, completed: false)
+                        throw error
+                    }
                     if !keepAlive { break }
                 }
             }
         } catch {
             logger.debug("connection ended", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// The access-log line. The query is left out: it may carry a signed URL's signature.
+    private func log(_ request: HTTPRequest, _ response: HTTPResponse, since started: ContinuousClock.Instant, completed: Bool) {
+        guard accessLog else { return }
+        let elapsed = ContinuousClock.now - started
+        var metadata: Logger.Metadata = [
+            "http.method": "\(request.method)",
+            "http.path": "\(request.path)",
+            "http.status": "\(response.status.code)",
+            "http.bytes": "\(request.method == .HEAD ? 0 : response.bodyLength)",
+            "duration_ms": "\(Double(elapsed.components.attoseconds / 1_000_000_000_000) / 1000 + Double(elapsed.components.seconds) * 1000)",
+            "client": "\(request.remoteAddress ?? "-")",
+        ]
+        if let cache = response.cacheResult { metadata["cache.result"] = "\(cache.rawValue)" }
+        if let upstream = response.upstream { metadata["upstream"] = "\(upstream)" }
+        if let namespace = request.queryValue("ns") { metadata["oci.namespace"] = "\(namespace)" }
+        if !completed { metadata["aborted"] = "true" }
+        logger.info("request", metadata: metadata)
     }
 
     private func write(_ response: HTTPResponse, version: HTTPVersion,

@@ -45,7 +45,16 @@ extension RegistryHandler {
     }
 
     func serveStoredBlob(_ digest: Digest, size: Int64, request: HTTPRequest, mayRedirect: Bool = true) async throws -> HTTPResponse {
-        if mayRedirect, let redirect = cdnRedirect(digest, request: request) { return redirect }
+        if mayRedirect, var redirect = cdnRedirect(digest, request: request) {
+            redirect.cacheResult = .redirect
+            return redirect
+        }
+        var response = try await storedBlobResponse(digest, size: size, request: request)
+        response.cacheResult = .hit
+        return response
+    }
+
+    private func storedBlobResponse(_ digest: Digest, size: Int64, request: HTTPRequest) async throws -> HTTPResponse {
         var headers = blobHeaders(digest)
         if request.headers.matchesETag(of: digest) {
             return HTTPResponse(status: .notModified, headers: headers)

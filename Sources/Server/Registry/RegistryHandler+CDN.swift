@@ -69,6 +69,9 @@ extension RegistryHandler {
         guard let fetcher = cdn.originFetcher else {
             throw RegistryError(.blobUnknown, "blob \(digest) is not stored here", detailJSON: #"{"digest":"\#(digest)"}"#)
         }
-        return try await serveFilling(try fetcher.fill(digest, requestTarget: request.uri), request: request)
+        let (fill, joined) = try fetcher.fill(digest, requestTarget: request.uri)
+        var response = try await serveFilling(fill, request: request)
+        response.cacheResult = joined ? .join : .miss
+        return response
     }
 }

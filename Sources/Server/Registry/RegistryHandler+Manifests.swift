@@ -7,7 +7,7 @@ import Storage
 extension RegistryHandler {
     func getManifest(_ name: RepositoryName, reference: ManifestReference, request: HTTPRequest) async throws -> HTTPResponse {
         let route = try mirrorRoute(name, request)
-        var stored = try await lookUpManifest(reference, in: name, route: route)
+        var (stored, cacheResult) = try await lookUpManifest(reference, in: name, route: route)
         stored = try await negotiate(stored, accepting: request.headers.tokens("accept"), reference: reference,
                                      in: route?.localRepository ?? name, route: route)
 
@@ -16,21 +16,31 @@ extension RegistryHandler {
             "Docker-Content-Digest": stored.digest.description,
             "ETag": "\"\(stored.digest)\"",
         ]
+        var response: HTTPResponse
         if request.headers.matchesETag(of: stored.digest) {
-            return HTTPResponse(status: .notModified, headers: headers)
-        }
-        if request.method == .HEAD {
+            response = HTTPResponse(status: .notModified, headers: headers)
+        } else if request.method == .HEAD {
             headers.add(name: "Content-Length", value: String(stored.bytes.count))
-            return HTTPResponse(status: .ok, headers: headers, body: .headOnly)
+            response = HTTPResponse(status: .ok, headers: headers, body: .headOnly)
+        } else {
+            response = HTTPResponse(status: .ok, headers: headers, body: .buffer(ByteBuffer(bytes: stored.bytes)))
         }
-        return HTTPResponse(status: .ok, headers: headers, body: .buffer(ByteBuffer(bytes: stored.bytes)))
+        response.cacheResult = cacheResult
+        response.upstream = route?.registry
+        return response
     }
 
     /// The manifest from the store, or for a mirrored repository through the mirror (which
     /// serves the kept copy while it is fresh).
-    private func lookUpManifest(_ reference: ManifestReference, in name: RepositoryName, route: MirrorRoute?) async throws -> StoredManifest {
+    private func lookUpManifest(_ reference: ManifestReference, in name: RepositoryName, route: MirrorRoute?) async throws
+        -> (StoredManifest, HTTPResponse.CacheResult) {
         if let mirror, let route {
-            return try await mirror.manifest(reference, route: route)
+            let (stored, source) = try await mirror.manifest(reference, route: route)
+            switch source {
+            case .kept: return (stored, .hit)
+            case .upstream: return (stored, .miss)
+            case .stale: return (stored, .stale)
+            }
         }
         let digest: Digest
         switch reference {
@@ -41,7 +51,7 @@ extension RegistryHandler {
             digest = value
         }
         guard let stored = try await store.manifest(digest, in: name) else { throw manifestUnknown(reference, name) }
-        return stored
+        return (stored, .hit)
     }
 
     /// Applies the `Accept` header as Distribution does. Stored bytes are never rewritten;
@@ -70,7 +80,7 @@ extension RegistryHandler {
     }
 
     private func lookUpChild(_ digest: Digest, in name: RepositoryName, route: MirrorRoute?) async throws -> StoredManifest? {
-        if let mirror, let route { return try? await mirror.manifest(.digest(digest), route: route) }
+        if let mirror, let route { return try? await mirror.manifest(.digest(digest), route: route).0 }
         return try await store.manifest(digest, in: name)
     }
 

@@ -18,14 +18,21 @@ extension RegistryHandler {
             let size = try await mirror.headBlob(digest, route: route)
             var headers = blobHeaders(digest)
             headers.add(name: "Content-Length", value: String(size))
-            return HTTPResponse(status: .ok, headers: headers, body: .headOnly)
+            var response = HTTPResponse(status: .ok, headers: headers, body: .headOnly)
+            response.cacheResult = .miss
+            response.upstream = route.registry
+            return response
         }
+        var response: HTTPResponse
         switch try await mirror.blob(digest, route: route) {
         case .stored(let size):
-            return try await serveStoredBlob(digest, size: size, request: request)
-        case .filling(let fill):
-            return try await serveFilling(fill, request: request)
+            response = try await serveStoredBlob(digest, size: size, request: request)
+        case .filling(let fill, let joined):
+            response = try await serveFilling(fill, request: request)
+            response.cacheResult = joined ? .join : .miss
         }
+        response.upstream = route.registry
+        return response
     }
 
     /// Streams a blob from its staging file as the upstream delivers it.

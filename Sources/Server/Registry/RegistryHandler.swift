@@ -56,6 +56,15 @@ public struct RegistryHandler: HTTPHandler {
     }
 
     private func route(_ request: HTTPRequest, body: RequestBody) async throws -> HTTPResponse {
+        switch request.path {
+        case "/healthz":
+            // Liveness: the process answers. Never behind auth or request limits.
+            return HTTPResponse(status: .ok, headers: ["Content-Type": "text/plain"], body: .buffer(ByteBuffer(string: "ok\n")))
+        case "/readyz":
+            return await readiness()
+        default:
+            break
+        }
         if request.path.hasPrefix(CDNSettings.blobPathPrefix) {
             return try await serveSignedBlob(request)
         }
@@ -104,6 +113,23 @@ public struct RegistryHandler: HTTPHandler {
             return try await referrers(name, digest: try parseDigest(digest), request: request)
         default:
             throw RegistryError(.unsupported, "\(method) is not supported on this endpoint")
+        }
+    }
+
+    /// Readiness: the configuration was loaded (else the process would not be serving) and
+    /// the storage takes a write.
+    private func readiness() async -> HTTPResponse {
+        let probe = StoragePath([".wharf-ready-check"])
+        do {
+            try await store.driver.putContent(probe, Array("ready".utf8))
+            try await store.driver.delete(probe)
+            return HTTPResponse(status: .ok, headers: ["Content-Type": "application/json"],
+                                body: .buffer(ByteBuffer(string: #"{"status":"ready","configuration":"loaded","storage":"writable"}"# + "\n")))
+        } catch {
+            logger.warning("not ready: storage is not writable", metadata: ["error": "\(error)"])
+            let reason = (error as? StorageError)?.code.description ?? "io"
+            return HTTPResponse(status: .serviceUnavailable, headers: ["Content-Type": "application/json"],
+                                body: .buffer(ByteBuffer(string: #"{"status":"not ready","configuration":"loaded","storage":"\#(reason)"}"# + "\n")))
         }
     }
 
