@@ -11,10 +11,23 @@ public struct RepositoryName: Hashable, Sendable, Comparable, CustomStringConver
     public init?(_ string: some StringProtocol) {
         let s = String(string)
         guard !s.isEmpty, s.utf8.count <= Self.maximumLength else { return nil }
-        for component in s.split(separator: "/", omittingEmptySubsequences: false) {
-            guard Self.isValidComponent(component) else { return nil }
-        }
+        // One pass over the bytes: every name on every request is checked here.
+        let isValid = s.utf8.withContiguousStorageIfAvailable { Self.isValidName($0) } ?? Self.isValidName(Array(s.utf8)[...])
+        guard isValid else { return nil }
         value = s
+    }
+
+    private static func isValidName<C: BidirectionalCollection<UInt8>>(_ bytes: C) -> Bool where C.Index == Int, C.SubSequence: BidirectionalCollection<UInt8>, C.SubSequence.Index == Int {
+        var start = bytes.startIndex
+        var index = start
+        while index <= bytes.endIndex {
+            if index == bytes.endIndex || bytes[index] == UInt8(ascii: "/") {
+                guard isValidComponent(bytes[start..<index]) else { return false }
+                start = index + 1
+            }
+            index += 1
+        }
+        return true
     }
 
     public var description: String { value }
@@ -23,20 +36,20 @@ public struct RepositoryName: Hashable, Sendable, Comparable, CustomStringConver
     public static func < (lhs: RepositoryName, rhs: RepositoryName) -> Bool { lhs.value < rhs.value }
 
     // component ::= alnum+ (separator alnum+)*, separator ::= "." | "_" | "__" | "-"+
-    private static func isValidComponent(_ component: Substring) -> Bool {
-        let bytes = Array(component.utf8)
+    private static func isValidComponent<C: BidirectionalCollection<UInt8>>(_ bytes: C) -> Bool where C.Index == Int {
         guard let first = bytes.first, let last = bytes.last, isAlnum(first), isAlnum(last) else { return false }
-        var i = 0
-        while i < bytes.count {
+        var i = bytes.startIndex
+        while i < bytes.endIndex {
             let c = bytes[i]
             if isAlnum(c) { i += 1; continue }
             // A separator run: ".", "_", "__" or one or more "-".
             var j = i
-            while j < bytes.count && !isAlnum(bytes[j]) { j += 1 }
+            while j < bytes.endIndex && !isAlnum(bytes[j]) { j += 1 }
             let run = bytes[i..<j]
-            let ok = run.elementsEqual([UInt8(ascii: ".")]) || run.elementsEqual([UInt8(ascii: "_")])
-                || run.elementsEqual([UInt8(ascii: "_"), UInt8(ascii: "_")])
-                || run.allSatisfy { $0 == UInt8(ascii: "-") }
+            let dot = UInt8(ascii: "."), underscore = UInt8(ascii: "_"), dash = UInt8(ascii: "-")
+            let ok = (run.count == 1 && (run.first == dot || run.first == underscore))
+                || (run.count == 2 && run.allSatisfy { $0 == underscore })
+                || run.allSatisfy { $0 == dash }
             guard ok else { return false }
             i = j
         }

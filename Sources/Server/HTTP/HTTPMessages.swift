@@ -7,7 +7,7 @@ public struct HTTPRequest: Sendable {
     public var uri: String
     public var headers: HTTPHeaders
     /// The path, not yet percent-decoded.
-    public var path: Substring { uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "" }
+    public let path: Substring
     /// Query parameters, percent-decoded, in order.
     public let query: [(name: String, value: String)]
 
@@ -19,7 +19,13 @@ public struct HTTPRequest: Sendable {
         self.uri = uri
         self.headers = headers
         self.remoteAddress = remoteAddress
-        self.query = QueryString.parse(uri)
+        if let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            self.path = uri[..<mark]
+            self.query = QueryString.parse(uri)
+        } else {
+            self.path = uri[...]
+            self.query = []
+        }
     }
 
     public func queryValue(_ name: String) -> String? {

@@ -43,7 +43,8 @@ public enum RegistryRoute: Equatable, Sendable {
         guard rest.hasPrefix("/") else { return .failure(.notFound) }
         let tail = rest.dropFirst()
         if tail == "_catalog" { return .success(.catalog) }
-        var parts = tail.split(separator: "/", omittingEmptySubsequences: false)
+        // Split on bytes: `/` is ASCII, and Character-based splitting costs on every request.
+        var parts = tail.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Substring($0) }
         let trailingSlash = parts.last == ""
         if trailingSlash { parts.removeLast() }
         let count = parts.count
