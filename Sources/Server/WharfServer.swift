@@ -2,6 +2,7 @@ import CDN
 import Logging
 import Mirror
 import ServiceLifecycle
+import UnixSignals
 import Storage
 
 /// Wharf as a service: the configuration turned into a store, a handler and a listening
@@ -41,18 +42,43 @@ public struct WharfServer: Service {
         let cdn = try await makeCDNSettings(store: store)
         defer { cdn.originFetcher?.shutdown() }
         let handler = RegistryHandler(store: store, settings: settings, mirror: mirror, cdn: cdn, logger: logger)
+        let tls: TLSSettings? = if let certificate = configuration.http.tlsCertificate, let key = configuration.http.tlsKey {
+            try TLSSettings(certificatePath: certificate, keyPath: key)
+        } else {
+            nil
+        }
         let server = HTTPServer(host: configuration.http.host, port: configuration.http.port, handler: handler,
                                 extraHeaders: configuration.http.headers, accessLog: !configuration.log.accessLogDisabled,
-                                logger: logger)
+                                tls: tls, logger: logger)
         logger.info("serving", metadata: ["storage": "\(configuration.storage.rootDirectory)"])
         do {
             try await cancelWhenGracefulShutdown {
-                try await server.run()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await server.run() }
+                    if let tls {
+                        group.addTask { await reloadOnHangUp(tls) }
+                    }
+                    // The server ends only by cancellation or failure; then the reloader goes too.
+                    try await group.next()
+                    group.cancelAll()
+                }
             }
         } catch is CancellationError {
             // Graceful shutdown (SIGTERM/SIGINT) cancels the server: a normal exit.
         }
         logger.info("stopped")
+    }
+
+    /// SIGHUP reloads the certificate and key (after a renewal); a bad pair keeps the old one.
+    private func reloadOnHangUp(_ tls: TLSSettings) async {
+        for await _ in await UnixSignalsSequence(trapping: .sighup) {
+            do {
+                try tls.reload()
+                logger.info("TLS certificate reloaded", metadata: ["certificate": "\(tls.certificatePath)"])
+            } catch {
+                logger.error("TLS certificate reload failed; keeping the current one", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// The CDN roles this configuration gives: origin (redirects), edge (verifies), or both.

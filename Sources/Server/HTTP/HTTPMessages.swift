@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOHTTP1
 
@@ -146,6 +149,8 @@ enum QueryString {
 /// Writes the chunks of a streamed response body.
 public struct BodyWriter: Sendable {
     let outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    /// Under TLS a file is read into buffers: the TLS handler cannot take a `FileRegion`.
+    let usesTLS: Bool
 
     public func write(_ buffer: ByteBuffer) async throws {
         try await outbound.write(.body(.byteBuffer(buffer)))
@@ -155,12 +160,36 @@ public struct BodyWriter: Sendable {
     /// ownership of the descriptor, which is closed once written.
     public func writeFile(descriptor: Int32, offset: Int64, length: Int64) async throws {
         let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor)
+        if usesTLS {
+            defer { try? handle.close() }
+            try await copy(from: handle, offset: offset, length: length)
+            return
+        }
         let region = FileRegion(fileHandle: handle, readerIndex: Int(offset), endIndex: Int(offset + length))
         do {
             try await outbound.write(.body(.fileRegion(region)))
         } catch {
             try? handle.close()
             throw error
+        }
+    }
+
+    /// Sends `length` bytes from `offset` of a file as 1 MiB buffers (`pread`).
+    func copy(from handle: NIOFileHandle, offset: Int64, length: Int64) async throws {
+        var position = offset
+        let end = offset + length
+        while position < end {
+            let want = Int(min(end - position, 1 << 20))
+            var buffer = ByteBuffer()
+            let count = try handle.withUnsafeFileDescriptor { descriptor in
+                try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { pointer in
+                    let n = pread(descriptor, pointer.baseAddress!, want, off_t(position))
+                    guard n > 0 else { throw HTTPServerError.fileEndedEarly }
+                    return n
+                }
+            }
+            try await outbound.write(.body(.byteBuffer(buffer)))
+            position += Int64(count)
         }
     }
 }

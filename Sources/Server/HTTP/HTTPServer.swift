@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// Handles one request; gets the body as a stream and must not keep it past returning.
 public protocol HTTPHandler: Sendable {
@@ -18,14 +19,17 @@ public struct HTTPServer: Sendable {
     let extraHeaders: [(String, String)]
     /// One line per request (Distribution's `log.accesslog`).
     let accessLog: Bool
+    /// HTTPS when set (`http.tls`); files are then sent as buffers, since TLS cannot `sendfile`.
+    let tls: TLSSettings?
 
     public init(host: String, port: Int, handler: any HTTPHandler, extraHeaders: [(String, String)] = [], accessLog: Bool = true,
-                logger: Logger) {
+                tls: TLSSettings? = nil, logger: Logger) {
         self.host = host
         self.port = port
         self.handler = handler
         self.extraHeaders = extraHeaders
         self.accessLog = accessLog
+        self.tls = tls
         self.logger = logger
     }
 
@@ -37,15 +41,19 @@ public struct HTTPServer: Sendable {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
-            .bind(host: host, port: port) { channel in
+            .bind(host: host, port: port) { [tls] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.current))
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(FileRegionCloser())
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                 }
             }
         onBound(server.channel.localAddress?.port ?? port)
-        logger.info("listening", metadata: ["address": "\(host):\(server.channel.localAddress?.port ?? port)"])
+        logger.info("listening", metadata: ["address": "\(host):\(server.channel.localAddress?.port ?? port)",
+                                            "tls": "\(tls != nil)"])
         try await withTaskCancellationHandler {
             try await server.executeThenClose { connections in
                 try await withThrowingDiscardingTaskGroup { group in
@@ -135,7 +143,13 @@ public struct HTTPServer: Sendable {
             headers.replaceOrAdd(name: "Content-Length", value: String(length))
             try await outbound.write(head())
             // A failure here propagates and closes the connection mid-body, on purpose.
-            try await produce(BodyWriter(outbound: outbound))
+            try await produce(BodyWriter(outbound: outbound, usesTLS: tls != nil))
+            try await outbound.write(.end(nil))
+        case .file(let handle, let offset, let length) where tls != nil:
+            headers.replaceOrAdd(name: "Content-Length", value: String(length))
+            try await outbound.write(head())
+            defer { try? handle.close() }
+            try await BodyWriter(outbound: outbound, usesTLS: true).copy(from: handle, offset: offset, length: length)
             try await outbound.write(.end(nil))
         case .file(let handle, let offset, let length):
             headers.replaceOrAdd(name: "Content-Length", value: String(length))

@@ -72,4 +72,5 @@ public struct HTTPServerError: Error, Sendable, Equatable {
     static let unexpectedHead = HTTPServerError(reason: "a new request began before the body ended")
     static let connectionClosed = HTTPServerError(reason: "the connection closed before the body ended")
     public static let bodyTooLarge = HTTPServerError(reason: "the body is larger than allowed")
+    static let fileEndedEarly = HTTPServerError(reason: "a file ended before the length it was served with")
 }
