@@ -57,6 +57,7 @@ public struct WharfServer: Service {
                     group.addTask { try await server.run() }
                     if let tls {
                         group.addTask { await reloadOnHangUp(tls) }
+                        group.addTask { await reloadOnFileChange(tls) }
                     }
                     // The server ends only by cancellation or failure; then the reloader goes too.
                     try await group.next()
@@ -75,6 +76,24 @@ public struct WharfServer: Service {
             do {
                 try tls.reload()
                 logger.info("TLS certificate reloaded", metadata: ["certificate": "\(tls.certificatePath)"])
+            } catch {
+                logger.error("TLS certificate reload failed; keeping the current one", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// A renewed certificate or key on disk is picked up within a few seconds, SIGHUP or not.
+    private func reloadOnFileChange(_ tls: TLSSettings) async {
+        var stamp = tls.fileStamp()
+        while (try? await Task.sleep(for: .seconds(2))) != nil {
+            let now = tls.fileStamp()
+            guard now != stamp else { continue }
+            // Wait for both files of a renewal to land before reading them.
+            try? await Task.sleep(for: .milliseconds(500))
+            stamp = tls.fileStamp()
+            do {
+                try tls.reload()
+                logger.info("TLS certificate reloaded after a change on disk", metadata: ["certificate": "\(tls.certificatePath)"])
             } catch {
                 logger.error("TLS certificate reload failed; keeping the current one", metadata: ["error": "\(error)"])
             }

@@ -113,3 +113,22 @@ def test_sighup_reloads_the_certificate(tls_wharf, tmp_path):
         requests.get(f"{base}/v2/", verify=str(certs / "ca.crt"), timeout=5)
     assert "TLS certificate reloaded" in wharf.log_text()
     assert wharf.process.poll() is None
+
+
+def test_a_certificate_renewed_on_disk_is_picked_up_without_a_signal(tls_wharf, tmp_path):
+    wharf, base, certs, live = tls_wharf
+    renewed = mint(tmp_path / "renewed-on-disk")
+    time.sleep(1.1)  # a new modification time, whatever the filesystem's granularity
+    shutil.copy(renewed / "server.key", live / "server.key")
+    shutil.copy(renewed / "server.crt", live / "server.crt")
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if requests.get(f"{base}/v2/", verify=str(renewed / "ca.crt"), timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the renewed certificate was not picked up; log: {wharf.log_text()[-500:]}")
+        time.sleep(0.2)
+    assert "after a change on disk" in wharf.log_text()

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOConcurrencyHelpers
 import NIOSSL
 
@@ -21,6 +24,15 @@ public final class TLSSettings: Sendable {
     }
 
     var current: NIOSSLContext { context.withLockedValue { $0 } }
+
+    /// Modification times of the certificate and key, to notice a renewal on disk.
+    public func fileStamp() -> [Double] {
+        [certificatePath, keyPath].map { path in
+            var info = stat()
+            guard stat(path, &info) == 0 else { return -1 }
+            return Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+        }
+    }
 
     private static func makeContext(certificatePath: String, keyPath: String) throws -> NIOSSLContext {
         let chain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { NIOSSLCertificateSource.certificate($0) }
