@@ -48,8 +48,13 @@ public final class HTTPClient: Sendable {
     /// Runs `request` and collects the body in memory (at most `maxBodySize` bytes, else
     /// `.bodyTooLarge`). A non-2xx response is returned, not thrown; its body is the error document.
     public func execute(_ request: HTTPRequest, maxBodySize: Int = 4 * 1024 * 1024) async throws(HTTPClientError) -> HTTPResponse {
-        let sink = CollectingSink(limit: maxBodySize)
-        let handle = loop.makeHandle()
+        try await perform(request, handle: loop.makeHandle(), sink: CollectingSink(limit: maxBodySize))
+    }
+
+    /// Runs one transfer to its end: the sink resumes the continuation; cancelling the task
+    /// cancels the transfer.
+    private func perform<Sink: CompletingSink>(_ request: HTTPRequest, handle: TransferHandle, sink: Sink) async throws(HTTPClientError)
+        -> Sink.Outcome {
         do {
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { c in
@@ -93,18 +98,7 @@ public final class HTTPClient: Sendable {
                               observer: observer)
         case .loopThread: FileSink(fd: fd, hashing: hashing, observer: observer)
         }
-        do {
-            return try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { c in
-                    sink.continuation = c
-                    loop.start(handle, request, sink: sink)
-                }
-            } onCancel: {
-                loop.cancel(handle)
-            }
-        } catch {
-            throw Self.typed(error)
-        }
+        return try await perform(request, handle: handle, sink: sink)
     }
 
     /// Starts `request` and returns once the response head is in. A 2xx body then arrives through
@@ -170,8 +164,13 @@ public final class HTTPBodyStream: AsyncSequence, Sendable {
 }
 
 /// The file sinks, whichever thread hashes.
-protocol DownloadSink: TransferSink {
-    var continuation: CheckedContinuation<HTTPDownload, any Error>? { get set }
+/// A sink that ends its transfer by resuming one continuation with the outcome.
+protocol CompletingSink<Outcome>: TransferSink {
+    associatedtype Outcome: Sendable
+    var continuation: CheckedContinuation<Outcome, any Error>? { get set }
 }
+
+protocol DownloadSink: CompletingSink where Outcome == HTTPDownload {}
+extension CollectingSink: CompletingSink {}
 extension FileSink: DownloadSink {}
 extension PipelinedFileSink: DownloadSink {}

@@ -47,7 +47,6 @@ public final class BlobFill: DownloadObserver, Sendable {
         self.digest = digest
         self.route = route
         self.staging = staging
-        try Self.makeParent(of: staging.fullPath)
         writeDescriptor = open(staging.fullPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard writeDescriptor >= 0 else {
             throw StorageError(.io, "cannot create staging file \(staging.fullPath): \(String(cString: strerror(errno)))")
@@ -62,16 +61,6 @@ public final class BlobFill: DownloadObserver, Sendable {
     deinit {
         close(writeDescriptor)
         close(readDescriptor)
-    }
-
-    private static func makeParent(of path: String) throws {
-        var prefix = ""
-        for component in path.split(separator: "/").dropLast() {
-            prefix += "/" + component
-            guard mkdir(prefix, 0o755) == 0 || errno == EEXIST else {
-                throw StorageError(.io, "cannot create \(prefix): \(String(cString: strerror(errno)))")
-            }
-        }
     }
 
     // MARK: Readers

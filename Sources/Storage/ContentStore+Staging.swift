@@ -12,12 +12,13 @@ extension ContentStore {
     /// same filesystem as the blobs (so publishing is a rename).
     public static let stagingDirectory = StoragePath(["_wharf", "staging"])
 
-    /// A new, unique staging file name for `digest`.
+    /// A new, unique staging file name for `digest`, in a staging directory that exists.
     /// - Throws: when the driver keeps no local files (a mirror needs local staging).
     public func makeStagingFile(for digest: Digest) throws -> StagingFile {
         guard let filesystem = driver as? FilesystemDriver else {
             throw StorageError(.io, "the \(driver.name) storage driver cannot stage mirrored blobs")
         }
+        try filesystem.makeDirectories(filesystem.fullPath(Self.stagingDirectory))
         let path = Self.stagingDirectory.appending("\(digest.algorithm)-\(digest.encoded)-\(UInt32.random(in: 0...UInt32.max))")
         return StagingFile(path: path, fullPath: filesystem.fullPath(path))
     }
@@ -25,9 +26,6 @@ extension ContentStore {
     /// Deletes staging files left by a previous run: they were never verified, so never trusted.
     public func removeStaleStagingFiles() async throws {
         try await driver.delete(Self.stagingDirectory)
-        if let filesystem = driver as? FilesystemDriver {
-            try await filesystem.putContent(Self.stagingDirectory.appending(".keep"), [])
-        }
     }
 
     /// Publishes a verified staging file as the blob `digest` (an atomic rename) and links it

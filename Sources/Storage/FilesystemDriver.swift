@@ -133,7 +133,8 @@ public struct FilesystemDriver: StorageDriver {
         return filled == bytes.count ? bytes : Array(bytes[..<filled])
     }
 
-    private func makeDirectories(_ directory: String) throws {
+    /// `mkdir -p`.
+    func makeDirectories(_ directory: String) throws {
         if mkdir(directory, 0o755) == 0 || errno == EEXIST { return }
         guard errno == ENOENT else { throw posixError("mkdir", StoragePath(directory)) }
         if let slash = directory.lastIndex(of: "/"), slash != directory.startIndex {
