@@ -132,3 +132,53 @@ def test_a_certificate_renewed_on_disk_is_picked_up_without_a_signal(tls_wharf, 
             raise AssertionError(f"the renewed certificate was not picked up; log: {wharf.log_text()[-500:]}")
         time.sleep(0.2)
     assert "after a change on disk" in wharf.log_text()
+
+
+def test_podman_pulls_and_pushes_over_https_trusting_the_ca_and_refuses_without_it(tls_wharf, tmp_path):
+    """podman reads the CA the way `certs/create-dev-certs` tells operators to lay it out
+    (a directory holding `ca.crt`, as /etc/containers/certs.d/<host>/ does)."""
+    import tempfile
+
+    from conftest import require_tool
+    from registry_client import Registry
+
+    podman = require_tool("podman")
+    wharf, base, certs, _ = tls_wharf
+    cert_dir = tmp_path / "podman-certs"
+    cert_dir.mkdir()
+    shutil.copy(certs / "ca.crt", cert_dir / "ca.crt")
+    client = Registry(base)
+    client.session.verify = str(certs / "ca.crt")
+    image = client.push_image("tls/podman", "v1")
+    runroot = tempfile.mkdtemp(prefix="wharf-pm-")  # podman refuses a runroot path of 50 characters or more
+    try:
+        engine = [podman, "--root", str(tmp_path / "root"), "--runroot", runroot, "--storage-driver", "vfs",
+                  "--tmpdir", str(tmp_path / "tmp"), "--events-backend", "file", "--cgroup-manager", "cgroupfs"]
+        env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+        env.update(NO_PROXY="*", TMPDIR=str(tmp_path))
+        reference = f"127.0.0.1:{wharf.port}/tls/podman:v1"
+
+        def run(*args):
+            return subprocess.run([*engine, *args], capture_output=True, text=True, timeout=180, env=env)
+
+        untrusted = run("pull", reference)
+        if untrusted.returncode != 0 and "storage" in untrusted.stderr.lower() and "cannot" in untrusted.stderr.lower():
+            pytest.skip(f"podman cannot set up storage here: {untrusted.stderr.strip()[-400:]}")
+        assert untrusted.returncode != 0 and "certificate" in untrusted.stderr.lower(), untrusted.stderr
+        pulled = run("pull", "--cert-dir", str(cert_dir), reference)
+        assert pulled.returncode == 0, pulled.stderr
+        digest = run("image", "inspect", "--format", "{{.Digest}}", reference)
+        assert digest.returncode == 0 and digest.stdout.strip() == image.digest, digest.stdout + digest.stderr
+
+        pushed_reference = f"127.0.0.1:{wharf.port}/tls/pushed:v2"
+        assert run("tag", reference, pushed_reference).returncode == 0
+        pushed = run("push", "--cert-dir", str(cert_dir), pushed_reference)
+        assert pushed.returncode == 0, pushed.stderr
+        manifest = client.get("/v2/tls/pushed/manifests/v2", headers={"Accept": "application/vnd.oci.image.manifest.v1+json,"
+                                                                       "application/vnd.docker.distribution.manifest.v2+json"})
+        assert manifest.status_code == 200, manifest.text
+        for layer in manifest.json()["layers"] + [manifest.json()["config"]]:
+            blob = client.get(f"/v2/tls/pushed/blobs/{layer['digest']}")
+            assert blob.status_code == 200 and sha256_digest(blob.content) == layer["digest"]
+    finally:
+        shutil.rmtree(runroot, ignore_errors=True)
