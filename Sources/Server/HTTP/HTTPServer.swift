@@ -21,15 +21,21 @@ public struct HTTPServer: Sendable {
     let accessLog: Bool
     /// HTTPS when set (`http.tls`); files are then sent as buffers, since TLS cannot `sendfile`.
     let tls: TLSSettings?
+    /// `openshift.requests`: a request holds a slot until its response is written.
+    let limits: RequestLimits?
+    /// Request counts, durations and cache results; nil when metrics are off.
+    let metrics: ServerMetrics?
 
     public init(host: String, port: Int, handler: any HTTPHandler, extraHeaders: [(String, String)] = [], accessLog: Bool = true,
-                tls: TLSSettings? = nil, logger: Logger) {
+                tls: TLSSettings? = nil, limits: RequestLimits? = nil, metrics: ServerMetrics? = nil, logger: Logger) {
         self.host = host
         self.port = port
         self.handler = handler
         self.extraHeaders = extraHeaders
         self.accessLog = accessLog
         self.tls = tls
+        self.limits = limits?.isUnlimited == true ? nil : limits
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -74,12 +80,27 @@ public struct HTTPServer: Sendable {
                 let remoteAddress = connection.channel.remoteAddress?.ipAddress
                 while let head = try await body.nextHead() {
                     let request = HTTPRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: remoteAddress)
-                    if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
-                        // curl waits a second for this before sending a large body.
-                        try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
-                    }
                     let started = ContinuousClock.now
-                    var response = await handler.handle(request, body: body, logger: logger)
+                    let route = limits != nil || metrics != nil ? RequestRoute(path: request.path) : .other
+                    let limiter = route.isExemptFromLimits ? nil : limits?.limiter(for: request.method)
+                    var response: HTTPResponse
+                    // A slot is held until the body is sent (or the send fails), as in OpenShift's registry.
+                    var holdsSlot = false
+                    if let limiter, let rejection = await limiter.acquire() {
+                        response = RequestLimits.refusal(rejection, limits: limiter.limits, method: request.method)
+                    } else {
+                        holdsSlot = limiter != nil
+                        if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                            // curl waits a second for this before sending a large body.
+                            do {
+                                try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
+                            } catch {
+                                if holdsSlot { limiter?.release() }
+                                throw error
+                            }
+                        }
+                        response = await handler.handle(request, body: body, logger: logger)
+                    }
                     var keepAlive = head.isKeepAlive
                     if !body.isFinished {
                         // Unread body: drain a little so the connection can carry on, else close it.
@@ -91,8 +112,12 @@ public struct HTTPServer: Sendable {
                     if !keepAlive { response.headers.replaceOrAdd(name: "Connection", value: "close") }
                     do {
                         try await write(response, version: head.version, to: outbound)
+                        if holdsSlot { limiter?.release() }
+                        metrics?.record(route: route, method: request.method, response: response, duration: .now - started, completed: true)
                         log(request, response, since: started, completed: true)
                     } catch {
+                        if holdsSlot { limiter?.release() }
+                        metrics?.record(route: route, method: request.method, response: response, duration: .now - started, completed: false)
                         log(request, response, since: started, completed: false)
                         throw error
                     }
