@@ -47,14 +47,18 @@ public struct HTTPServer: Sendable {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
-            .bind(host: host, port: port) { [tls] channel in
+            .bind(host: host, port: port) { [tls, limits] channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.current))
                     }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(FileRegionCloser())
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                    // Only a limiter needs to know when a body is out: no cost without one.
+                    let writes = limits == nil ? nil : ResponseWrites()
+                    if let writes { try channel.pipeline.syncOperations.addHandler(ResponseWriteTracker(writes: writes)) }
+                    let async = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                    return Connection(channel: async, writes: writes)
                 }
             }
         onBound(server.channel.localAddress?.port ?? port)
@@ -64,7 +68,7 @@ public struct HTTPServer: Sendable {
             try await server.executeThenClose { connections in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in connections {
-                        group.addTask { await serve(connection) }
+                        group.addTask { await serve(connection.channel, writes: connection.writes) }
                     }
                 }
             }
@@ -73,7 +77,15 @@ public struct HTTPServer: Sendable {
         }
     }
 
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+    /// One accepted connection.
+    private struct Connection: Sendable {
+        let channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+        /// Set when requests are limited.
+        let writes: ResponseWrites?
+    }
+
+    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, writes: ResponseWrites?) async {
+        var responses = 0
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let body = RequestBody(iterator: inbound.makeAsyncIterator())
@@ -112,7 +124,11 @@ public struct HTTPServer: Sendable {
                     if !keepAlive { response.headers.replaceOrAdd(name: "Connection", value: "close") }
                     do {
                         try await write(response, version: head.version, to: outbound)
-                        if holdsSlot { limiter?.release() }
+                        responses += 1
+                        if holdsSlot {
+                            await writes?.waitUntilWritten(responses)
+                            limiter?.release()
+                        }
                         metrics?.record(route: route, method: request.method, response: response, duration: .now - started, completed: true)
                         log(request, response, since: started, completed: true)
                     } catch {
