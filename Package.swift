@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Value types of the OCI Distribution and Image specs; no I/O.
@@ -38,7 +40,11 @@ let package = Package(
         // Pull-through: routing to upstreams, one fill per blob read live by every client, manifest freshness.
         .target(
             name: "Mirror",
-            dependencies: ["OCI", "Storage", "Upstream", "HTTPClient", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "OCI", "Storage", "Upstream", "HTTPClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
         ),
         // The HTTP server (SwiftNIO), routing, configuration and wiring.
         .target(
@@ -53,6 +59,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // CloudFront-style signed URLs: signing redirects and verifying them at the edge.
@@ -86,10 +94,19 @@ let package = Package(
         .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPClient", "OCI", "UpstreamTestSupport"]),
         .testTarget(name: "CDNTests", dependencies: ["CDN", "OCI", "Storage"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCI"]),
-        .testTarget(name: "MirrorTests", dependencies: ["Mirror", "Storage", "OCI", "HTTPClient"]),
+        .testTarget(
+            name: "MirrorTests",
+            dependencies: ["Mirror", "Storage", "OCI", "HTTPClient", .product(name: "MetricsTestKit", package: "swift-metrics")]
+        ),
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "OCI", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "Server", "OCI", "Mirror", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
         ),
     ]
 )

@@ -13,10 +13,13 @@ public final class OriginFetcher: Sendable {
     let store: ContentStore
     let http: HTTPClient
     let logger: Logger
+    let metrics: MirrorMetrics
     private let fills: FillTable
 
-    public init(origin: String, store: ContentStore, certsDirectory: String?, logger: Logger) throws {
+    /// - Parameter metrics: defaults to the process's metrics backend; the origin is registry `origin`.
+    public init(origin: String, store: ContentStore, certsDirectory: String?, logger: Logger, metrics: MirrorMetrics? = nil) throws {
         self.origin = origin.hasSuffix("/") ? String(origin.dropLast()) : origin
+        self.metrics = metrics ?? MirrorMetrics(registries: ["origin"])
         self.store = store
         self.fills = FillTable(store: store)
         self.http = try HTTPClient(configuration: .init(certsDirectory: certsDirectory))
@@ -32,7 +35,11 @@ public final class OriginFetcher: Sendable {
         if isNew {
             let url = origin + requestTarget
             Task.detached { [self] in
+                metrics.fillStarted()
+                let started = ContinuousClock.now
                 let outcome = await fetch(fill, url: url)
+                let committed = if case .committed = outcome { true } else { false }
+                metrics.fillEnded(committed: committed, bytes: fill.bytesWritten, duration: .now - started)
                 fills.remove(fill)
                 fill.finish(outcome)
             }
@@ -44,7 +51,20 @@ public final class OriginFetcher: Sendable {
         let algorithm = DigestHasher(for: fill.digest)?.algorithm ?? .sha256
         do {
             fill.prepareAttempt(from: 0)
-            let download = try await http.download(HTTPRequest(.get, url: url), to: fill.writeDescriptor, hashing: algorithm, observer: fill)
+            let download: HTTPDownload
+            do {
+                download = try await http.download(HTTPRequest(.get, url: url), to: fill.writeDescriptor, hashing: algorithm, observer: fill)
+            } catch {
+                metrics.countUpstream("origin", .blob, outcome: "error")
+                throw error
+            }
+            let outcome = switch download.head.status {
+            case 200: "ok"
+            case 403: "denied"
+            case 404: "not_found"
+            default: "unavailable"
+            }
+            metrics.countUpstream("origin", .blob, outcome: outcome)
             guard download.head.status == 200 else {
                 try? await store.driver.delete(fill.staging.path)
                 let code: RegistryError.Code = download.head.status == 404 ? .blobUnknown : (download.head.status == 403 ? .denied : .unavailable)

@@ -18,14 +18,17 @@ public final class PullThrough: Sendable {
     let store: ContentStore
     let clients: UpstreamClients
     let logger: Logger
+    let metrics: MirrorMetrics
     private let fills: FillTable
     private let fillSlots: AsyncSlots
     private let confirmed = BoundedCache<ScopeKey, ContinuousClock.Instant>(capacity: 1 << 18)
     private let tagsChecked = BoundedCache<TagKey, ContinuousClock.Instant>(capacity: 1 << 16)
     private let manifestFlights = SingleFlight<ManifestKey, StoredManifest>()
 
-    public init(configuration: MirrorConfiguration, store: ContentStore, logger: Logger) throws {
+    /// - Parameter metrics: defaults to the process's metrics backend (a no-op until one is bootstrapped).
+    public init(configuration: MirrorConfiguration, store: ContentStore, logger: Logger, metrics: MirrorMetrics? = nil) throws {
         self.configuration = configuration
+        self.metrics = metrics ?? MirrorMetrics(configuration: configuration)
         self.router = MirrorRouter(configuration: configuration)
         self.store = store
         self.clients = try UpstreamClients(configuration: configuration)
@@ -86,7 +89,9 @@ public final class PullThrough: Sendable {
         if let fill = fills[digest], fill.route == route { return try await fill.size() }
         let info: DescriptorInfo
         do {
-            info = try await clients.client(for: route.registry).headBlob(route.upstreamRepository, digest)
+            info = try await metrics.upstream(route.registry, .blobHead) { () async throws(UpstreamError) in
+                try await clients.client(for: route.registry).headBlob(route.upstreamRepository, digest)
+            }
         } catch {
             throw error.registryError(notFound: .blobUnknown)
         }
@@ -101,7 +106,9 @@ public final class PullThrough: Sendable {
         let key = ScopeKey(route: route, digest: digest)
         if let until = confirmed[key], until > .now { return }
         do {
-            _ = try await clients.client(for: route.registry).headBlob(route.upstreamRepository, digest)
+            _ = try await metrics.upstream(route.registry, .blobHead) { () async throws(UpstreamError) in
+                try await clients.client(for: route.registry).headBlob(route.upstreamRepository, digest)
+            }
         } catch {
             throw error.registryError(notFound: .blobUnknown)
         }
@@ -122,9 +129,16 @@ public final class PullThrough: Sendable {
     }
 
     private func run(_ fill: BlobFill, route: MirrorRoute) async {
+        metrics.fillStarted()
         await fillSlots.acquire()
         defer { fillSlots.release() }
+        let started = ContinuousClock.now
         let outcome = await fetch(fill, route: route)
+        if case .committed = outcome {
+            metrics.fillEnded(committed: true, bytes: fill.bytesWritten, duration: .now - started)
+        } else {
+            metrics.fillEnded(committed: false, bytes: fill.bytesWritten, duration: .now - started)
+        }
         fills.remove(fill)
         fill.finish(outcome)
     }
@@ -139,8 +153,10 @@ public final class PullThrough: Sendable {
             let offset = fill.bytesWritten
             fill.prepareAttempt(from: offset)
             do {
-                let result = try await client.blob(route.upstreamRepository, fill.digest, range: offset > 0 ? (offset, nil) : nil,
-                                                   to: fill.writeDescriptor, observer: fill)
+                let result = try await metrics.upstream(route.registry, .blob) { () async throws(UpstreamError) in
+                    try await client.blob(route.upstreamRepository, fill.digest, range: offset > 0 ? (offset, nil) : nil,
+                                          to: fill.writeDescriptor, observer: fill)
+                }
                 // The client verifies every whole (200) body; a resumed (206) one is checked below.
                 verified = result.status == 200
                 break
@@ -220,7 +236,9 @@ public final class PullThrough: Sendable {
         do {
             if let local {
                 // HEAD does not count against pull limits; fetch only what changed.
-                let head = try await clients.client(for: route.registry).headManifest(route.upstreamRepository, .tag(tag))
+                let head = try await metrics.upstream(route.registry, .manifestHead) { () async throws(UpstreamError) in
+                    try await clients.client(for: route.registry).headManifest(route.upstreamRepository, .tag(tag))
+                }
                 if let digest = head.digest, let stored = try await store.manifest(digest, in: route.localRepository) {
                     if digest != local { try await store.tag(tag, to: digest, in: route.localRepository) }
                     tagsChecked.insert(.now, for: key)
@@ -249,10 +267,12 @@ public final class PullThrough: Sendable {
 
     private func fetchManifest(_ reference: ManifestReference, route: MirrorRoute, tag: Tag?) async throws -> StoredManifest {
         let key = ManifestKey(route: route, reference: reference)
-        return try await manifestFlights.run(key) { [store, clients] in
+        return try await manifestFlights.run(key) { [store, clients, metrics] in
             let result: ManifestResult
             do {
-                result = try await clients.client(for: route.registry).manifest(route.upstreamRepository, reference)
+                result = try await metrics.upstream(route.registry, .manifest) { () async throws(UpstreamError) in
+                    try await clients.client(for: route.registry).manifest(route.upstreamRepository, reference)
+                }
             } catch let error as UpstreamError {
                 throw error.registryError(notFound: .manifestUnknown)
             }

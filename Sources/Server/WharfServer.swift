@@ -10,10 +10,13 @@ import Storage
 public struct WharfServer: Service {
     public let configuration: Configuration
     let logger: Logger
+    /// The Prometheus registry `MetricsExporter.bootstrap` made; nil when metrics are off.
+    let metricsExporter: MetricsExporter?
 
-    public init(configuration: Configuration, logger: Logger) {
+    public init(configuration: Configuration, logger: Logger, metricsExporter: MetricsExporter? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.metricsExporter = metricsExporter
     }
 
     public func run() async throws {
@@ -39,9 +42,19 @@ public struct WharfServer: Service {
         }
         defer { mirror?.shutdown() }
         settings.redirectDisabled = configuration.storage.redirectDisabled
-        let cdn = try await makeCDNSettings(store: store)
+        let serverMetrics = metricsExporter.map { _ in ServerMetrics() }
+        var cdn = try await makeCDNSettings(store: store)
+        cdn.metrics = serverMetrics
         defer { cdn.originFetcher?.shutdown() }
-        let handler = RegistryHandler(store: store, settings: settings, mirror: mirror, cdn: cdn, logger: logger)
+        let registryHandler = RegistryHandler(store: store, settings: settings, mirror: mirror, cdn: cdn, logger: logger)
+        // The metrics endpoint sits in front: its own secret, never client auth or limits.
+        let handler = MetricsEndpoint(inner: registryHandler, exporter: metricsExporter)
+        let limits = RequestLimits(read: configuration.openshift.requests.read, write: configuration.openshift.requests.write)
+        if !limits.isUnlimited {
+            logger.info("request limits", metadata: [
+                "read": "\(configuration.openshift.requests.read)", "write": "\(configuration.openshift.requests.write)",
+            ])
+        }
         let tls: TLSSettings? = if let certificate = configuration.http.tlsCertificate, let key = configuration.http.tlsKey {
             try TLSSettings(certificatePath: certificate, keyPath: key)
         } else {
@@ -49,7 +62,7 @@ public struct WharfServer: Service {
         }
         let server = HTTPServer(host: configuration.http.host, port: configuration.http.port, handler: handler,
                                 extraHeaders: configuration.http.headers, accessLog: !configuration.log.accessLogDisabled,
-                                tls: tls, logger: logger)
+                                tls: tls, limits: limits, metrics: serverMetrics, logger: logger)
         logger.info("serving", metadata: ["storage": "\(configuration.storage.rootDirectory)"])
         do {
             try await cancelWhenGracefulShutdown {

@@ -29,8 +29,10 @@ struct Serve: AsyncParsableCommand {
             WharfLogHandler(label: label, format: format, level: configuration.log.level, metadata: fields)
         }
         let logger = Logger(label: "wharf")
+        // Once per process, before any metric is created.
+        let metrics = configuration.openshift.metrics.enabled ? MetricsExporter.bootstrap(secret: configuration.openshift.metrics.secret) : nil
         let group = ServiceGroup(
-            services: [WharfServer(configuration: configuration, logger: logger)],
+            services: [WharfServer(configuration: configuration, logger: logger, metricsExporter: metrics)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

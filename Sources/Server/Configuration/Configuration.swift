@@ -18,6 +18,8 @@ public struct Configuration: Sendable {
     public var cdnEdge: CDNEdgeConfiguration?
     /// The most repositories one catalog page may hold (`catalog.maxentries`).
     public var catalogMaxEntries = 1000
+    /// OpenShift's `openshift` section: metrics and request limits.
+    public var openshift = OpenShiftSettings()
     /// Things in the file Wharf accepted but does not act on; logged at start-up.
     public var warnings: [String] = []
 
@@ -101,9 +103,9 @@ extension Configuration {
 
     init(_ root: ConfigNode) throws {
         try root.expectKeys(
-            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn"],
+            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn", "openshift"],
             ignored: ["auth", "notifications", "health", "redis", "reporting", "validation", "compatibility",
-                      "openshift", "loglevel", "tags", "policy"])
+                      "loglevel", "tags", "policy"])
         guard let version = try root.string("version") else { throw ConfigurationError("version: required (use 0.1)") }
         guard version == "0.1" else { throw ConfigurationError("version: \"\(version)\" is not supported (use 0.1)") }
         try readLog(root.section("log"))
@@ -123,6 +125,7 @@ extension Configuration {
         if let proxy = root.child("proxy") { try readProxy(proxy) }
         if let mirror = root.child("mirror") { try readMirror(mirror) }
         if let cdn = root.child("cdn") { try readCDN(cdn) }
+        if let openshift = root.child("openshift") { try readOpenShift(openshift) }
         let catalog = try root.section("catalog")
         try catalog.expectKeys(["maxentries"])
         catalogMaxEntries = try catalog.int("maxentries", range: 1...100_000) ?? catalogMaxEntries

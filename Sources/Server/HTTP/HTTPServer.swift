@@ -21,15 +21,21 @@ public struct HTTPServer: Sendable {
     let accessLog: Bool
     /// HTTPS when set (`http.tls`); files are then sent as buffers, since TLS cannot `sendfile`.
     let tls: TLSSettings?
+    /// `openshift.requests`: a request holds a slot until its response is written.
+    let limits: RequestLimits?
+    /// Request counts, durations and cache results; nil when metrics are off.
+    let metrics: ServerMetrics?
 
     public init(host: String, port: Int, handler: any HTTPHandler, extraHeaders: [(String, String)] = [], accessLog: Bool = true,
-                tls: TLSSettings? = nil, logger: Logger) {
+                tls: TLSSettings? = nil, limits: RequestLimits? = nil, metrics: ServerMetrics? = nil, logger: Logger) {
         self.host = host
         self.port = port
         self.handler = handler
         self.extraHeaders = extraHeaders
         self.accessLog = accessLog
         self.tls = tls
+        self.limits = limits?.isUnlimited == true ? nil : limits
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -41,14 +47,18 @@ public struct HTTPServer: Sendable {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
-            .bind(host: host, port: port) { [tls] channel in
+            .bind(host: host, port: port) { [tls, limits] channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.current))
                     }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(FileRegionCloser())
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                    // Only a limiter needs to know when a body is out: no cost without one.
+                    let writes = limits == nil ? nil : ResponseWrites()
+                    if let writes { try channel.pipeline.syncOperations.addHandler(ResponseWriteTracker(writes: writes)) }
+                    let async = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                    return Connection(channel: async, writes: writes)
                 }
             }
         onBound(server.channel.localAddress?.port ?? port)
@@ -58,7 +68,7 @@ public struct HTTPServer: Sendable {
             try await server.executeThenClose { connections in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in connections {
-                        group.addTask { await serve(connection) }
+                        group.addTask { await serve(connection.channel, writes: connection.writes) }
                     }
                 }
             }
@@ -67,19 +77,42 @@ public struct HTTPServer: Sendable {
         }
     }
 
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+    /// One accepted connection.
+    private struct Connection: Sendable {
+        let channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+        /// Set when requests are limited.
+        let writes: ResponseWrites?
+    }
+
+    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, writes: ResponseWrites?) async {
+        var responses = 0
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let body = RequestBody(iterator: inbound.makeAsyncIterator())
                 let remoteAddress = connection.channel.remoteAddress?.ipAddress
                 while let head = try await body.nextHead() {
                     let request = HTTPRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: remoteAddress)
-                    if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
-                        // curl waits a second for this before sending a large body.
-                        try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
-                    }
                     let started = ContinuousClock.now
-                    var response = await handler.handle(request, body: body, logger: logger)
+                    let route = limits != nil || metrics != nil ? RequestRoute(path: request.path) : .other
+                    let limiter = route.isExemptFromLimits ? nil : limits?.limiter(for: request.method)
+                    var response: HTTPResponse
+                    // A slot is held until the body is sent (or the send fails), as in OpenShift's registry.
+                    var holdsSlot = false
+                    if let limiter, let rejection = await limiter.acquire() {
+                        response = RequestLimits.refusal(rejection, limits: limiter.limits, method: request.method)
+                    } else {
+                        holdsSlot = limiter != nil
+                        if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                            // curl waits a second for this before sending a large body.
+                            do {
+                                try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
+                            } catch {
+                                if holdsSlot { limiter?.release() }
+                                throw error
+                            }
+                        }
+                        response = await handler.handle(request, body: body, logger: logger)
+                    }
                     var keepAlive = head.isKeepAlive
                     if !body.isFinished {
                         // Unread body: drain a little so the connection can carry on, else close it.
@@ -91,8 +124,16 @@ public struct HTTPServer: Sendable {
                     if !keepAlive { response.headers.replaceOrAdd(name: "Connection", value: "close") }
                     do {
                         try await write(response, version: head.version, to: outbound)
+                        responses += 1
+                        if holdsSlot {
+                            await writes?.waitUntilWritten(responses)
+                            limiter?.release()
+                        }
+                        metrics?.record(route: route, method: request.method, response: response, duration: .now - started, completed: true)
                         log(request, response, since: started, completed: true)
                     } catch {
+                        if holdsSlot { limiter?.release() }
+                        metrics?.record(route: route, method: request.method, response: response, duration: .now - started, completed: false)
                         log(request, response, since: started, completed: false)
                         throw error
                     }

@@ -18,6 +18,8 @@ public struct CDNSettings: Sendable {
     public var signedBaseURL: String?
     /// An edge's fetches from its origin.
     public var originFetcher: OriginFetcher?
+    /// Counts redirects issued and signed URLs checked; nil when metrics are off.
+    public var metrics: ServerMetrics?
 
     public init() {}
 
@@ -32,9 +34,11 @@ extension RegistryHandler {
         do {
             let url = try redirector.redirectURL(for: digest, clientIP: request.remoteAddress)
             logger.info("blob redirected to the CDN", metadata: ["oci.digest": "\(digest)", "cache.result": "redirect"])
+            cdn.metrics?.cdnRedirects.increment()
             return HTTPResponse(status: .temporaryRedirect, headers: ["Location": url, "Docker-Content-Digest": digest.description])
         } catch {
             logger.warning("signing a CDN redirect failed; serving the blob directly", metadata: ["oci.digest": "\(digest)", "error": "\(error)"])
+            cdn.metrics?.cdnSigningFailures.increment()
             return nil
         }
     }
@@ -56,7 +60,9 @@ extension RegistryHandler {
         let grant: CloudFrontVerifier.Grant
         do {
             grant = try verifier.verify(url: url, clientIP: request.remoteAddress)
+            cdn.metrics?.recordEdgeVerification("ok")
         } catch {
+            cdn.metrics?.recordEdgeVerification(error.code.description)
             logger.info("signed URL refused", metadata: ["reason": "\(error.code)", "cache.result": "denied"])
             throw RegistryError(.denied, error.message)
         }
