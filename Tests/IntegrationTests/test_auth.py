@@ -1,0 +1,413 @@
+"""Client authentication and roles (`auth:`): htpasswd users (bcrypt, made here with
+`htpasswd -B`), Wharf's own token endpoint for the Docker token flow, read/write rules per
+repository pattern, and anonymous pull. Clients are real: skopeo with --creds, podman login.
+"""
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+
+from conftest import LOOPBACK, free_port, registry_config, require_tool
+from mirror_support import yaml_text
+from registry_client import Registry, error_codes
+
+USERS = {"alice": "alice-Secret-1", "bob": "bob:Secret-2", "carol": "carol-Secret-3"}
+# alice writes everywhere; bob reads team/**; carol reads shared/* only; anyone pulls public/**.
+RULES = [
+    {"repositories": ["**"], "write": ["alice"]},
+    {"repositories": ["team/**"], "read": ["bob"]},
+    {"repositories": ["shared/*"], "read": ["*"]},
+]
+ENGINE_TIMEOUT = 180
+
+
+def make_htpasswd(path, users, cost=5):
+    htpasswd = require_tool("htpasswd")
+    path.unlink(missing_ok=True)
+    for user, password in users.items():
+        args = [htpasswd, "-B", "-C", str(cost), "-b", "-i"] + (["-c"] if not path.exists() else []) + [str(path), user]
+        subprocess.run(args, input=password, check=True, capture_output=True, text=True)
+    return path
+
+
+def basic(user, password=None):
+    password = USERS[user] if password is None else password
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def claims_of(token):
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+@pytest.fixture
+def auth_wharf_factory(wharf_factory, tmp_path):
+    """start(access=..., token=..., users=...) -> Wharf with `auth:`; its `.client` sends no
+    credentials. Readiness is polled on /healthz, which is never behind auth."""
+    counter = [0]
+
+    def start(*, access=None, token=None, users=USERS, cost=5, root=None):
+        counter[0] += 1
+        htpasswd = make_htpasswd(tmp_path / f"htpasswd-{counter[0]}", users, cost)
+        auth = {"htpasswd": {"realm": "wharf-test", "path": str(htpasswd)}}
+        if token is not None:
+            auth["token"] = token
+        auth["access"] = access if access is not None else {"rules": RULES, "anonymouspull": ["public/**"]}
+        port = free_port()
+        store = root or tmp_path / f"auth-{counter[0]}-store"
+        config = registry_config(store, port)
+        config["auth"] = auth
+        wharf = wharf_factory(store, config_text=yaml_text(config), port=port, wait=False)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{wharf.base}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if not wharf.running() or time.monotonic() > deadline:
+                raise AssertionError(f"Wharf with auth did not start:\n{wharf.log_text()[-3000:]}")
+            time.sleep(0.05)
+        wharf.htpasswd = htpasswd
+        return wharf
+
+    return start
+
+
+@pytest.fixture
+def auth_wharf(auth_wharf_factory):
+    return auth_wharf_factory()
+
+
+def as_user(wharf, user, password=None):
+    client = Registry(wharf.base)
+    client.session.headers["Authorization"] = basic(user, password)
+    return client
+
+
+def token_for(wharf, user, *scopes, password=None):
+    params = [("service", "wharf")] + [("scope", scope) for scope in scopes]
+    headers = {"Authorization": basic(user, password)} if user else {}
+    response = requests.get(f"{wharf.base}/auth/token", params=params, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# -- challenges and credentials ------------------------------------------------
+
+
+def test_requests_without_credentials_get_the_exact_bearer_challenge(auth_wharf):
+    realm = f"http://{auth_wharf.host}/auth/token"
+    base = auth_wharf.client.get("/v2/")
+    assert base.status_code == 401
+    assert base.headers["WWW-Authenticate"] == f'Bearer realm="{realm}",service="wharf"'
+    assert error_codes(base) == ["UNAUTHORIZED"]
+
+    pull = auth_wharf.client.get("/v2/team/app/manifests/v1")
+    assert pull.status_code == 401
+    assert pull.headers["WWW-Authenticate"] == f'Bearer realm="{realm}",service="wharf",scope="repository:team/app:pull"'
+    assert pull.json()["errors"][0]["detail"] == [{"Type": "repository", "Name": "team/app", "Action": "pull"}]
+
+    push = auth_wharf.client.post("/v2/team/app/blobs/uploads/")
+    assert push.headers["WWW-Authenticate"] == (
+        f'Bearer realm="{realm}",service="wharf",scope="repository:team/app:pull,push"')
+    head = auth_wharf.client.head("/v2/team/app/manifests/v1")
+    assert head.status_code == 401 and head.content == b""
+    assert "scope=\"repository:team/app:pull\"" in head.headers["WWW-Authenticate"]
+    # Some repositories are public here, so the catalog answers anonymous clients (listing only those).
+    assert auth_wharf.client.get("/v2/_catalog").status_code == 200
+
+    # The realm follows the Host the client used, and a TLS-terminating proxy's scheme.
+    proxied = auth_wharf.client.get("/v2/", headers={"Host": "wharf.example:8443", "X-Forwarded-Proto": "https"})
+    assert proxied.headers["WWW-Authenticate"] == 'Bearer realm="https://wharf.example:8443/auth/token",service="wharf"'
+
+
+def test_the_realm_can_be_fixed_in_the_configuration(auth_wharf_factory):
+    wharf = auth_wharf_factory(token={"realm": "https://registry.example/auth/token", "service": "edge"})
+    assert wharf.client.get("/v2/").headers["WWW-Authenticate"] == (
+        'Bearer realm="https://registry.example/auth/token",service="edge"')
+
+
+def test_health_metrics_and_signed_blob_paths_are_not_behind_auth(auth_wharf):
+    assert auth_wharf.client.get("/healthz").status_code == 200
+    assert auth_wharf.client.get("/readyz").status_code == 200
+    # Their own checks answer (not present here: 404), never the registry's 401.
+    for path in ("/extensions/v2/metrics", "/docker/registry/v2/blobs/sha256/aa/" + "a" * 64 + "/data"):
+        response = auth_wharf.client.get(path)
+        assert response.status_code != 401 and "WWW-Authenticate" not in response.headers, (path, response.status_code)
+
+
+def test_basic_credentials_work_directly_and_a_wrong_password_is_401(auth_wharf):
+    assert as_user(auth_wharf, "alice").get("/v2/").status_code == 200
+    wrong = as_user(auth_wharf, "alice", "alice-secret-1").get("/v2/")
+    assert wrong.status_code == 401 and error_codes(wrong) == ["UNAUTHORIZED"]
+    assert wrong.headers["WWW-Authenticate"].startswith("Bearer realm=")
+    assert as_user(auth_wharf, "mallory", "x").get("/v2/").status_code == 401
+
+    token = requests.get(f"{auth_wharf.base}/auth/token", params={"service": "wharf"},
+                         headers={"Authorization": basic("bob", "nope")}, timeout=30)
+    assert token.status_code == 401 and error_codes(token) == ["UNAUTHORIZED"]
+    assert token.headers["WWW-Authenticate"] == 'Basic realm="wharf-test"'
+
+
+def test_the_password_cache_never_accepts_a_wrong_password(auth_wharf_factory):
+    wharf = auth_wharf_factory(cost=10)
+    alice = as_user(wharf, "alice")
+    started = time.monotonic()
+    assert alice.get("/v2/").status_code == 200
+    first = time.monotonic() - started
+    started = time.monotonic()
+    for _ in range(20):
+        assert alice.get("/v2/").status_code == 200
+    cached = (time.monotonic() - started) / 20
+    print(f"bcrypt cost 10: first request {first * 1000:.1f} ms, cached ones {cached * 1000:.2f} ms each")
+    for wrong in ("alice-Secret-", "alice-Secret-1 ", "Alice-Secret-1", ""):
+        assert as_user(wharf, "alice", wrong).get("/v2/").status_code == 401, repr(wrong)
+    assert as_user(wharf, "bob", USERS["alice"]).get("/v2/").status_code == 401
+    assert alice.get("/v2/").status_code == 200
+
+
+def test_a_user_without_the_permission_is_denied_naming_repository_and_action(auth_wharf):
+    image = as_user(auth_wharf, "alice").push_image("team/app", "v1")
+    bob = as_user(auth_wharf, "bob")
+    assert bob.get_manifest("team/app", "v1").content == image.body
+    refused = bob.start_upload("team/app")
+    assert refused.status_code == 403 and error_codes(refused) == ["DENIED"]
+    assert 'user "bob" may not push to repository team/app' in refused.json()["errors"][0]["message"]
+    deleted = bob.delete(f"/v2/team/app/manifests/{image.digest}")
+    assert deleted.status_code == 403 and "may not delete from repository team/app" in deleted.text
+    carol = as_user(auth_wharf, "carol")
+    hidden = carol.get_manifest("team/app", "v1")
+    assert hidden.status_code == 403 and "may not pull from repository team/app" in hidden.text
+
+
+# -- the token endpoint --------------------------------------------------------
+
+
+def test_the_token_endpoint_grants_only_the_permitted_subset(auth_wharf):
+    issued = token_for(auth_wharf, "bob", "repository:team/app:pull,push", "repository:other/x:pull")
+    assert set(issued) >= {"token", "access_token", "expires_in", "issued_at"}
+    assert issued["token"] == issued["access_token"] and issued["expires_in"] == 300
+    assert issued["issued_at"].endswith("Z")
+    claims = claims_of(issued["token"])
+    assert claims["sub"] == "bob" and claims["aud"] == "wharf"
+    assert claims["access"] == [{"type": "repository", "name": "team/app", "actions": ["pull"]}]
+
+    alice = token_for(auth_wharf, "alice", "repository:team/app:pull,push")
+    assert claims_of(alice["token"])["access"] == [{"type": "repository", "name": "team/app", "actions": ["pull", "push"]}]
+    anonymous = token_for(auth_wharf, None, "repository:public/base:pull,push repository:team/app:pull")
+    assert claims_of(anonymous["token"])["access"] == [{"type": "repository", "name": "public/base", "actions": ["pull"]}]
+    bad = requests.get(f"{auth_wharf.base}/auth/token", params={"scope": "nonsense"}, timeout=10)
+    assert bad.status_code == 400
+
+
+def test_the_oauth2_post_form_as_containerd_sends_it(auth_wharf):
+    form = {"grant_type": "password", "username": "bob", "password": USERS["bob"], "service": "wharf",
+            "client_id": "containerd-client", "scope": "repository:team/app:pull,push repository:team/b:pull"}
+    response = requests.post(f"{auth_wharf.base}/auth/token", data=form, timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["scope"] == "repository:team/app:pull repository:team/b:pull"
+    assert claims_of(body["access_token"])["sub"] == "bob"
+    wrong = requests.post(f"{auth_wharf.base}/auth/token", data={**form, "password": "x"}, timeout=30)
+    assert wrong.status_code == 401
+    refresh = requests.post(f"{auth_wharf.base}/auth/token", data={"grant_type": "refresh_token", "refresh_token": "x",
+                                                                   "service": "wharf", "client_id": "c"}, timeout=30)
+    assert refresh.status_code == 400 and refresh.json()["error"] == "unsupported_grant_type"
+
+
+def test_a_token_for_one_repository_does_not_open_another(auth_wharf):
+    alice = as_user(auth_wharf, "alice")
+    first = alice.push_image("team/a", "v1")
+    alice.push_image("team/b", "v1")
+    token = token_for(auth_wharf, "alice", "repository:team/a:pull")["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert auth_wharf.client.get_manifest("team/a", "v1").status_code == 401
+    ok = auth_wharf.client.get(f"/v2/team/a/manifests/v1", headers={**bearer, "Accept": first.media_type})
+    assert ok.status_code == 200 and ok.content == first.body
+    other = auth_wharf.client.get("/v2/team/b/manifests/v1", headers=bearer)
+    assert other.status_code == 401
+    assert other.headers["WWW-Authenticate"].endswith('scope="repository:team/b:pull",error="insufficient_scope"')
+    push = auth_wharf.client.post("/v2/team/a/blobs/uploads/", headers=bearer)
+    assert push.status_code == 401, "the token grants pull only; alice must ask for a push token"
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    tampered = auth_wharf.client.get("/v2/team/a/manifests/v1", headers={"Authorization": f"Bearer {forged}"})
+    assert tampered.status_code == 401 and tampered.headers["WWW-Authenticate"].endswith('error="invalid_token"')
+
+
+def test_an_expired_token_is_refused(auth_wharf_factory):
+    wharf = auth_wharf_factory(token={"expiration": "2s"})
+    as_user(wharf, "alice").push_image("team/a", "v1")
+    issued = token_for(wharf, "alice", "repository:team/a:pull")
+    assert issued["expires_in"] == 2
+    bearer = {"Authorization": f"Bearer {issued['token']}"}
+    assert wharf.client.get("/v2/team/a/tags/list", headers=bearer).status_code == 200
+    time.sleep(2.5)
+    expired = wharf.client.get("/v2/team/a/tags/list", headers=bearer)
+    assert expired.status_code == 401
+    assert expired.headers["WWW-Authenticate"].endswith('error="invalid_token"')
+
+
+def test_a_configured_signing_key_keeps_tokens_valid_across_a_restart(auth_wharf_factory, tmp_path):
+    key_file = tmp_path / "signing.key"
+    key_file.write_text(os.urandom(32).hex() + "\n")
+    token_settings = {"signingkeyfile": str(key_file)}
+    first = auth_wharf_factory(token=token_settings)
+    as_user(first, "alice").push_image("team/a", "v1")
+    token = token_for(first, "alice", "repository:team/a:pull")["token"]
+    first.stop()
+    second = auth_wharf_factory(token=token_settings, root=first.root)
+    assert second.client.get("/v2/team/a/tags/list", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    # Without a configured key, each start makes its own: an old token is refused.
+    third = auth_wharf_factory()
+    assert third.client.get("/v2/", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+# -- anonymous pull and the catalog --------------------------------------------
+
+
+def test_anonymous_pull_is_allowed_only_where_configured(auth_wharf, skopeo, tmp_path):
+    alice = as_user(auth_wharf, "alice")
+    public = alice.push_image("public/base", "v1")
+    alice.push_image("team/app", "v1")
+    anonymous = auth_wharf.client
+    assert anonymous.walk("public/base", "v1")[0] == public.digest
+    assert anonymous.get_manifest("team/app", "v1").status_code == 401
+    assert anonymous.start_upload("public/base").status_code == 401
+    # skopeo without credentials goes through the token flow with an anonymous token.
+    skopeo("copy", "--src-tls-verify=false", f"docker://{auth_wharf.host}/public/base:v1", f"dir:{tmp_path / 'public'}")
+    assert (tmp_path / "public" / "manifest.json").read_bytes() == public.body
+    refused = skopeo("copy", "--src-tls-verify=false", f"docker://{auth_wharf.host}/team/app:v1",
+                     f"dir:{tmp_path / 'team'}", check=False)
+    assert refused.returncode != 0
+    assert "unauthorized" in refused.stderr.lower() or "authentication required" in refused.stderr.lower(), refused.stderr
+
+
+def test_anonymous_pull_can_be_refused_everywhere(auth_wharf_factory):
+    wharf = auth_wharf_factory(access={"anonymouspull": False})
+    image = as_user(wharf, "bob").push_image("public/base", "v1")  # no rules: every user may write
+    assert wharf.client.get_manifest("public/base", "v1").status_code == 401
+    catalog = wharf.client.get("/v2/_catalog")
+    assert catalog.status_code == 401
+    assert catalog.headers["WWW-Authenticate"].endswith(',scope="registry:catalog:*"')
+    assert as_user(wharf, "carol").get_manifest("public/base", "v1").content == image.body
+
+
+def test_the_catalog_lists_only_repositories_the_user_may_pull(auth_wharf):
+    alice = as_user(auth_wharf, "alice")
+    for name in ("team/app", "shared/x", "secret/y", "public/base"):
+        alice.push_image(name, "v1", layers=1)
+
+    def catalog(client):
+        response = client.get("/v2/_catalog")
+        assert response.status_code == 200, response.text
+        return response.json()["repositories"]
+
+    assert catalog(alice) == ["public/base", "secret/y", "shared/x", "team/app"]
+    assert catalog(as_user(auth_wharf, "bob")) == ["public/base", "shared/x", "team/app"]
+    assert catalog(as_user(auth_wharf, "carol")) == ["public/base", "shared/x"]
+    assert catalog(auth_wharf.client) == ["public/base"]
+    token = token_for(auth_wharf, "bob", "registry:catalog:*")["token"]
+    by_token = auth_wharf.client.get("/v2/_catalog", headers={"Authorization": f"Bearer {token}"})
+    assert by_token.json()["repositories"] == ["public/base", "shared/x", "team/app"]
+
+
+# -- real clients ----------------------------------------------------------------
+
+
+def test_skopeo_pushes_and_pulls_with_a_write_user_and_a_reader_cannot_push(auth_wharf, docker_registry, skopeo, tmp_path):
+    source = docker_registry.client.push_multiarch("src/app", "v1")
+    alice = f"alice:{USERS['alice']}"
+    skopeo("copy", "--all", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false",
+           "--dest-creds", alice, f"docker://{docker_registry.host}/src/app:v1", f"docker://{auth_wharf.host}/team/app:v1")
+    pushed = as_user(auth_wharf, "alice").walk("team/app", "v1")
+    assert pushed[0] == source.digest
+    assert pushed[1] == source.all_manifests()
+    assert pushed[2] == source.all_blobs()
+
+    # bob reads team/**: he pulls byte-identical content, with his own token.
+    out = tmp_path / "pulled"
+    skopeo("copy", "--all", "--preserve-digests", "--src-tls-verify=false", "--src-creds", f"bob:{USERS['bob']}",
+           f"docker://{auth_wharf.host}/team/app:v1", f"dir:{out}")
+    assert (out / "manifest.json").read_bytes() == source.body
+    for digest, body in source.all_blobs().items():
+        assert (out / digest.split(":", 1)[1]).read_bytes() == body
+
+    # ... and may not push.
+    refused = skopeo("copy", "--dest-tls-verify=false", "--dest-creds", f"bob:{USERS['bob']}", f"dir:{out}",
+                     f"docker://{auth_wharf.host}/team/bobs:v1", check=False)
+    assert refused.returncode != 0
+    print(refused.stderr.strip().splitlines()[-1])
+    assert "denied" in refused.stderr.lower(), refused.stderr
+    assert "may not push to repository team/bobs" in refused.stderr, refused.stderr
+    assert as_user(auth_wharf, "alice").get_manifest("team/bobs", "v1").status_code == 404
+
+    # A wrong password fails the copy with 401, not a partial push.
+    wrong = skopeo("copy", "--dest-tls-verify=false", "--dest-creds", "alice:wrong", f"dir:{out}",
+                   f"docker://{auth_wharf.host}/team/wrong:v1", check=False)
+    assert wrong.returncode != 0 and ("unauthorized" in wrong.stderr.lower() or "401" in wrong.stderr), wrong.stderr
+
+
+def test_podman_login_push_and_pull(auth_wharf, tmp_path):
+    podman = require_tool("podman")
+    image = as_user(auth_wharf, "alice").push_image("team/app", "v1", docker=True)
+    runroot = tempfile.mkdtemp(prefix="wharf-pa-")  # podman refuses a long runroot path
+    try:
+        authfile = tmp_path / "auth.json"
+        base = [podman, "--root", str(tmp_path / "root"), "--runroot", runroot, "--storage-driver", "vfs",
+                "--tmpdir", str(tmp_path / "tmp"), "--events-backend", "file", "--cgroup-manager", "cgroupfs"]
+        env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+        env.update(NO_PROXY="*", TMPDIR=str(tmp_path), REGISTRY_AUTH_FILE=str(authfile))
+
+        def run(*args, check=True):
+            result = subprocess.run([*base, *args], capture_output=True, text=True, timeout=ENGINE_TIMEOUT, env=env)
+            if check and result.returncode != 0:
+                if "cannot" in result.stderr.lower() and "storage" in result.stderr.lower():
+                    pytest.skip(f"podman cannot set up storage here: {result.stderr.strip()[-400:]}")
+                pytest.fail(f"podman {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+            return result
+
+        wrong = run("login", "--tls-verify=false", "-u", "alice", "-p", "not-it", auth_wharf.host, check=False)
+        assert wrong.returncode != 0, wrong.stdout
+        run("login", "--tls-verify=false", "-u", "alice", "-p", USERS["alice"], auth_wharf.host)
+        assert auth_wharf.host in json.loads(authfile.read_text())["auths"]
+        reference = f"{auth_wharf.host}/team/app:v1"
+        run("pull", "--tls-verify=false", reference)
+        digest = run("image", "inspect", "--format", "{{.Digest}}", reference).stdout.strip()
+        assert digest == image.digest
+        copy = f"{auth_wharf.host}/team/podman-copy:v1"
+        run("tag", reference, copy)
+        run("push", "--tls-verify=false", copy)
+        pushed = as_user(auth_wharf, "alice").walk("team/podman-copy", "v1")
+        assert set(pushed[2]) == set(image.blobs), "podman pushed other layers than it pulled"
+
+        # bob logs in (he may read) but his push is refused.
+        run("logout", auth_wharf.host)
+        run("login", "--tls-verify=false", "-u", "bob", "-p", USERS["bob"], auth_wharf.host)
+        run("tag", reference, f"{auth_wharf.host}/team/bobs:v1")
+        refused = run("push", "--tls-verify=false", f"{auth_wharf.host}/team/bobs:v1", check=False)
+        assert refused.returncode != 0 and "denied" in refused.stderr.lower(), refused.stderr
+    finally:
+        shutil.rmtree(runroot, ignore_errors=True)
+
+
+def test_no_password_or_token_reaches_the_log(auth_wharf, skopeo, tmp_path):
+    alice = as_user(auth_wharf, "alice")
+    alice.push_image("team/app", "v1")
+    token = token_for(auth_wharf, "alice", "repository:team/app:pull")["token"]
+    auth_wharf.client.get("/v2/team/app/tags/list", headers={"Authorization": f"Bearer {token}"})
+    as_user(auth_wharf, "bob", "a-wrong-Password").get("/v2/")
+    requests.get(f"{auth_wharf.base}/auth/token?service=wharf&scope=repository:team/app:pull",
+                 headers={"Authorization": basic("carol")}, timeout=10)
+    skopeo("inspect", "--tls-verify=false", "--creds", f"alice:{USERS['alice']}", f"docker://{auth_wharf.host}/team/app:v1")
+    text = auth_wharf.log_text()
+    assert "/auth/token" in text, "the token endpoint's requests are logged (without their query)"
+    for secret in [*USERS.values(), "a-wrong-Password", token, token.split(".")[2], basic("alice").split()[1]]:
+        assert secret not in text, "a credential reached the log"
