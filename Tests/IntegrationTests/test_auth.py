@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from conftest import LOOPBACK, free_port, registry_config, require_tool
+from conftest import REPO_ROOT, free_port, registry_config, require_tool
 from mirror_support import yaml_text
 from registry_client import Registry, error_codes
 
@@ -53,7 +53,7 @@ def auth_wharf_factory(wharf_factory, tmp_path):
     credentials. Readiness is polled on /healthz, which is never behind auth."""
     counter = [0]
 
-    def start(*, access=None, token=None, users=USERS, cost=5, root=None):
+    def start(*, access=None, token=None, users=USERS, cost=5, root=None, tls=None):
         counter[0] += 1
         htpasswd = make_htpasswd(tmp_path / f"htpasswd-{counter[0]}", users, cost)
         auth = {"htpasswd": {"realm": "wharf-test", "path": str(htpasswd)}}
@@ -64,11 +64,16 @@ def auth_wharf_factory(wharf_factory, tmp_path):
         store = root or tmp_path / f"auth-{counter[0]}-store"
         config = registry_config(store, port)
         config["auth"] = auth
+        if tls is not None:
+            config["http"]["tls"] = {"certificate": str(tls / "server.crt"), "key": str(tls / "server.key")}
         wharf = wharf_factory(store, config_text=yaml_text(config), port=port, wait=False)
+        if tls is not None:
+            wharf.client = Registry(f"https://{wharf.host}")
+            wharf.client.session.verify = str(tls / "ca.crt")
         deadline = time.monotonic() + 30
         while True:
             try:
-                if requests.get(f"{wharf.base}/healthz", timeout=2).status_code == 200:
+                if wharf.client.get("/healthz", timeout=2).status_code == 200:
                     break
             except requests.RequestException:
                 pass
@@ -87,7 +92,8 @@ def auth_wharf(auth_wharf_factory):
 
 
 def as_user(wharf, user, password=None):
-    client = Registry(wharf.base)
+    client = Registry(wharf.client.base)
+    client.session.verify = wharf.client.session.verify
     client.session.headers["Authorization"] = basic(user, password)
     return client
 
@@ -355,47 +361,102 @@ def test_skopeo_pushes_and_pulls_with_a_write_user_and_a_reader_cannot_push(auth
     assert wrong.returncode != 0 and ("unauthorized" in wrong.stderr.lower() or "401" in wrong.stderr), wrong.stderr
 
 
-def test_podman_login_push_and_pull(auth_wharf, tmp_path):
-    podman = require_tool("podman")
-    image = as_user(auth_wharf, "alice").push_image("team/app", "v1", docker=True)
+@pytest.fixture
+def podman(tmp_path):
+    """run(*args, check=True) -> CompletedProcess of podman as root with scratch storage and
+    its own auth file; skips, with the reason, when podman cannot set up storage here."""
+    binary = require_tool("podman")
     runroot = tempfile.mkdtemp(prefix="wharf-pa-")  # podman refuses a long runroot path
-    try:
-        authfile = tmp_path / "auth.json"
-        base = [podman, "--root", str(tmp_path / "root"), "--runroot", runroot, "--storage-driver", "vfs",
-                "--tmpdir", str(tmp_path / "tmp"), "--events-backend", "file", "--cgroup-manager", "cgroupfs"]
-        env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-        env.update(NO_PROXY="*", TMPDIR=str(tmp_path), REGISTRY_AUTH_FILE=str(authfile))
+    base = [binary, "--root", str(tmp_path / "podman-root"), "--runroot", runroot, "--storage-driver", "vfs",
+            "--tmpdir", str(tmp_path / "podman-tmp"), "--events-backend", "file", "--cgroup-manager", "cgroupfs"]
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    env.update(NO_PROXY="*", TMPDIR=str(tmp_path), REGISTRY_AUTH_FILE=str(tmp_path / "podman-auth.json"))
 
-        def run(*args, check=True):
-            result = subprocess.run([*base, *args], capture_output=True, text=True, timeout=ENGINE_TIMEOUT, env=env)
-            if check and result.returncode != 0:
-                if "cannot" in result.stderr.lower() and "storage" in result.stderr.lower():
-                    pytest.skip(f"podman cannot set up storage here: {result.stderr.strip()[-400:]}")
-                pytest.fail(f"podman {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
-            return result
+    def run(*args, check=True):
+        result = subprocess.run([*base, *args], capture_output=True, text=True, timeout=ENGINE_TIMEOUT, env=env)
+        if check and result.returncode != 0:
+            if "cannot" in result.stderr.lower() and "storage" in result.stderr.lower():
+                pytest.skip(f"podman cannot set up storage here: {result.stderr.strip()[-400:]}")
+            pytest.fail(f"podman {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        return result
 
-        wrong = run("login", "--tls-verify=false", "-u", "alice", "-p", "not-it", auth_wharf.host, check=False)
-        assert wrong.returncode != 0, wrong.stdout
-        run("login", "--tls-verify=false", "-u", "alice", "-p", USERS["alice"], auth_wharf.host)
-        assert auth_wharf.host in json.loads(authfile.read_text())["auths"]
-        reference = f"{auth_wharf.host}/team/app:v1"
-        run("pull", "--tls-verify=false", reference)
-        digest = run("image", "inspect", "--format", "{{.Digest}}", reference).stdout.strip()
-        assert digest == image.digest
-        copy = f"{auth_wharf.host}/team/podman-copy:v1"
-        run("tag", reference, copy)
-        run("push", "--tls-verify=false", copy)
-        pushed = as_user(auth_wharf, "alice").walk("team/podman-copy", "v1")
-        assert set(pushed[2]) == set(image.blobs), "podman pushed other layers than it pulled"
+    run.authfile = tmp_path / "podman-auth.json"
+    yield run
+    shutil.rmtree(runroot, ignore_errors=True)
 
-        # bob logs in (he may read) but his push is refused.
-        run("logout", auth_wharf.host)
-        run("login", "--tls-verify=false", "-u", "bob", "-p", USERS["bob"], auth_wharf.host)
-        run("tag", reference, f"{auth_wharf.host}/team/bobs:v1")
-        refused = run("push", "--tls-verify=false", f"{auth_wharf.host}/team/bobs:v1", check=False)
-        assert refused.returncode != 0 and "denied" in refused.stderr.lower(), refused.stderr
-    finally:
-        shutil.rmtree(runroot, ignore_errors=True)
+
+def test_podman_login_push_and_pull(auth_wharf, podman):
+    image = as_user(auth_wharf, "alice").push_image("team/app", "v1", docker=True)
+    wrong = podman("login", "--tls-verify=false", "-u", "alice", "-p", "not-it", auth_wharf.host, check=False)
+    assert wrong.returncode != 0, wrong.stdout
+    podman("login", "--tls-verify=false", "-u", "alice", "-p", USERS["alice"], auth_wharf.host)
+    assert auth_wharf.host in json.loads(podman.authfile.read_text())["auths"]
+    reference = f"{auth_wharf.host}/team/app:v1"
+    podman("pull", "--tls-verify=false", reference)
+    assert podman("image", "inspect", "--format", "{{.Digest}}", reference).stdout.strip() == image.digest
+    copy = f"{auth_wharf.host}/team/podman-copy:v1"
+    podman("tag", reference, copy)
+    podman("push", "--tls-verify=false", copy)
+    pushed = as_user(auth_wharf, "alice").walk("team/podman-copy", "v1")
+    assert set(pushed[2]) == set(image.blobs), "podman pushed other layers than it pulled"
+
+    # bob logs in (he may read) but his push is refused.
+    podman("logout", auth_wharf.host)
+    podman("login", "--tls-verify=false", "-u", "bob", "-p", USERS["bob"], auth_wharf.host)
+    podman("tag", reference, f"{auth_wharf.host}/team/bobs:v1")
+    refused = podman("push", "--tls-verify=false", f"{auth_wharf.host}/team/bobs:v1", check=False)
+    assert refused.returncode != 0 and "denied" in refused.stderr.lower(), refused.stderr
+
+
+def test_login_push_and_pull_over_https_with_the_dev_ca(auth_wharf_factory, docker_registry, skopeo, podman, tmp_path):
+    certs = tmp_path / "certs"
+    subprocess.run([str(REPO_ROOT / "certs/create-dev-certs"), str(certs), "127.0.0.1", "localhost"],
+                   check=True, capture_output=True, text=True)
+    wharf = auth_wharf_factory(tls=certs)
+    challenge = wharf.client.get("/v2/")
+    assert challenge.headers["WWW-Authenticate"] == f'Bearer realm="https://{wharf.host}/auth/token",service="wharf"'
+    cert_dir = tmp_path / "cert-dir"
+    cert_dir.mkdir()
+    shutil.copy(certs / "ca.crt", cert_dir / "ca.crt")
+
+    source = docker_registry.client.push_image("src/app", "v1", docker=True)
+    skopeo("copy", "--src-tls-verify=false", "--dest-cert-dir", str(cert_dir), "--dest-creds", f"alice:{USERS['alice']}",
+           f"docker://{docker_registry.host}/src/app:v1", f"docker://{wharf.host}/team/tls:v1")
+    assert as_user(wharf, "alice").walk("team/tls", "v1")[0] == source.digest
+
+    podman("login", "--cert-dir", str(cert_dir), "-u", "bob", "-p", USERS["bob"], wharf.host)
+    podman("pull", "--cert-dir", str(cert_dir), f"{wharf.host}/team/tls:v1")
+    assert podman("image", "inspect", "--format", "{{.Digest}}", f"{wharf.host}/team/tls:v1").stdout.strip() == source.digest
+
+
+def test_a_non_bcrypt_htpasswd_entry_stops_start_up(wharf_factory, tmp_path):
+    htpasswd = tmp_path / "htpasswd"
+    subprocess.run([require_tool("htpasswd"), "-c", "-b", "-m", str(htpasswd), "old", "md5-password"],
+                   check=True, capture_output=True)
+    store = tmp_path / "store"
+    port = free_port()
+    config = registry_config(store, port)
+    config["auth"] = {"htpasswd": {"realm": "r", "path": str(htpasswd)}}
+    wharf = wharf_factory(store, config_text=yaml_text(config), port=port, wait=False)
+    assert wharf.process.wait(timeout=30) != 0
+    assert f'{htpasswd} line 1 (user "old"): not a bcrypt hash' in wharf.log_text()
+    assert "$apr1$" not in wharf.log_text(), "the hash is not echoed"
+
+
+def test_auth_can_be_turned_on_from_the_environment(wharf_factory, tmp_path):
+    htpasswd = make_htpasswd(tmp_path / "htpasswd", {"alice": USERS["alice"]})
+    wharf = wharf_factory(env={"REGISTRY_AUTH_HTPASSWD_PATH": str(htpasswd), "REGISTRY_AUTH_HTPASSWD_REALM": "env"},
+                          wait=False)
+    deadline = time.monotonic() + 30
+    while wharf.running() and time.monotonic() < deadline:
+        try:
+            if wharf.client.get("/healthz", timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    assert wharf.client.get("/v2/").status_code == 401
+    assert as_user(wharf, "alice").get("/v2/").status_code == 200
 
 
 def test_no_password_or_token_reaches_the_log(auth_wharf, skopeo, tmp_path):

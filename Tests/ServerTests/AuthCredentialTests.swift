@@ -53,8 +53,13 @@ import Testing
 
     final class CountingCheck: Sendable {
         let calls = Mutex(0)
+        /// Extra time per check, so that concurrent checks surely overlap.
+        let delay: Duration
+        init(delay: Duration = .zero) { self.delay = delay }
+
         func check(_ password: String, _ hash: String) -> Bool {
             calls.withLock { $0 += 1 }
+            if delay > .zero { Thread.sleep(forTimeInterval: Double(delay.components.attoseconds) / 1e18 + Double(delay.components.seconds)) }
             return Bcrypt.verify(password, against: hash)
         }
     }
@@ -69,6 +74,18 @@ import Testing
         let passwords = try verifier(counter)
         for _ in 0..<5 { #expect(await passwords.verify(user: "alice", password: "correct horse")) }
         #expect(counter.calls.withLock { $0 } == 1)
+    }
+
+    @Test func concurrentChecksOfTheSameCredentialsShareOneBcryptRun() async throws {
+        let counter = CountingCheck(delay: .milliseconds(300))
+        let passwords = try verifier(counter)
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<8 { group.addTask { await passwords.verify(user: "alice", password: "correct horse") } }
+            for _ in 0..<4 { group.addTask { await passwords.verify(user: "alice", password: "wrong") } }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results.filter { $0 }.count == 8)
+        #expect(counter.calls.withLock { $0 } == 2, "one run for the right password, one for the wrong one")
     }
 
     @Test func theCacheNeverAcceptsAWrongPassword() async throws {

@@ -21,7 +21,10 @@ final class PasswordVerifier: Sendable {
         var users: Htpasswd
         var stamp: FileStamp?
         var lastReloadCheck: ContinuousClock.Instant
+        /// Keyed hash of user, password and stored hash → when the success stops counting.
         var verified: [Data: ContinuousClock.Instant] = [:]
+        /// bcrypt runs under way, by the same key.
+        var running: [Data: Task<Bool, Never>] = [:]
     }
 
     private struct FileStamp: Equatable {
@@ -61,30 +64,48 @@ final class PasswordVerifier: Sendable {
 
     var userCount: Int { state.withLock { $0.users.entries.count } }
 
-    /// True when `user` exists and `password` is theirs.
+    /// True when `user` exists and `password` is theirs. Concurrent checks of the same
+    /// credentials (the parallel requests that start a pull) share one bcrypt run.
     func verify(user: String, password: String) async -> Bool {
         reloadIfChanged()
-        let now = ContinuousClock.now
-        let (hash, cached) = state.withLock { state -> (String?, Bool) in
-            guard let hash = state.users.entries[user] else { return (nil, false) }
-            let key = cacheEntryKey(user: user, password: password, hash: hash)
-            if let expiry = state.verified[key], expiry > now { return (hash, true) }
-            return (hash, false)
+        enum Step {
+            case unknownUser, verified
+            case wait(Task<Bool, Never>)
         }
-        guard let hash else { return false }
-        if cached { return true }
+        let now = ContinuousClock.now
         let check = self.check
-        let matches = (try? await NIOThreadPool.singleton.runIfActive { check(password, hash) }) ?? false
-        guard matches else { return false }
-        let key = cacheEntryKey(user: user, password: password, hash: hash)
+        let step = state.withLock { state -> Step in
+            guard let hash = state.users.entries[user] else { return .unknownUser }
+            let key = cacheEntryKey(user: user, password: password, hash: hash)
+            if let expiry = state.verified[key], expiry > now { return .verified }
+            if let running = state.running[key] { return .wait(running) }
+            // Started under the lock, so `finished` (which takes it) always sees this entry.
+            let task = Task {
+                let matches = (try? await NIOThreadPool.singleton.runIfActive { check(password, hash) }) ?? false
+                self.finished(key, matches: matches)
+                return matches
+            }
+            state.running[key] = task
+            return .wait(task)
+        }
+        switch step {
+        case .unknownUser: return false
+        case .verified: return true
+        case .wait(let task): return await task.value
+        }
+    }
+
+    private func finished(_ key: Data, matches: Bool) {
+        let now = ContinuousClock.now
         state.withLock { state in
+            state.running[key] = nil
+            guard matches else { return }
             if state.verified.count >= cacheCapacity {
                 state.verified = state.verified.filter { $0.value > now }
                 if state.verified.count >= cacheCapacity { state.verified.removeAll(keepingCapacity: true) }
             }
             state.verified[key] = now + cacheLifetime
         }
-        return true
     }
 
     private func cacheEntryKey(user: String, password: String, hash: String) -> Data {
