@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from conftest import REPO_ROOT, free_port, registry_config, require_tool
+from conftest import REPO_ROOT, free_port, registry_config, require_tool, wharf_binary
 from mirror_support import yaml_text
 from registry_client import Registry, error_codes
 
@@ -441,6 +441,26 @@ def test_a_non_bcrypt_htpasswd_entry_stops_start_up(wharf_factory, tmp_path):
     assert wharf.process.wait(timeout=30) != 0
     assert f'{htpasswd} line 1 (user "old"): not a bcrypt hash' in wharf.log_text()
     assert "$apr1$" not in wharf.log_text(), "the hash is not echoed"
+
+
+def test_check_config_reads_the_htpasswd_file(tmp_path):
+    binary = wharf_binary()
+    if not binary.exists():
+        pytest.skip(f"Wharf binary not found at {binary}")
+    good = make_htpasswd(tmp_path / "good", {"alice": USERS["alice"], "bob": USERS["bob"]})
+    bad = tmp_path / "bad"
+    bad.write_text("alice:plain-text\n")
+    for path, ok, expected in ((good, True, f"auth: 2 user(s) in {good}"), (bad, False, "not a bcrypt hash"),
+                               (tmp_path / "missing", False, "auth.htpasswd.path: cannot read")):
+        config = registry_config(tmp_path / "store", free_port())
+        config["auth"] = {"htpasswd": {"realm": "r", "path": str(path)}}
+        config_path = tmp_path / "check.yml"
+        config_path.write_text(yaml_text(config) + "\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        result = subprocess.run([str(binary), "check-config", str(config_path)], capture_output=True, text=True,
+                                timeout=30, env=env)
+        assert (result.returncode == 0) == ok, result.stdout + result.stderr
+        assert expected in result.stdout + result.stderr
 
 
 def test_auth_can_be_turned_on_from_the_environment(wharf_factory, tmp_path):

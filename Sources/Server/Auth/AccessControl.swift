@@ -45,7 +45,7 @@ public struct AccessControl: Sendable {
         self.now = now
     }
 
-    private static func signingKey(_ settings: AuthSettings) throws -> SymmetricKey {
+    static func signingKey(_ settings: AuthSettings) throws -> SymmetricKey {
         if let text = settings.signingKey { return SymmetricKey(data: Data(text.utf8)) }
         guard let file = settings.signingKeyFile else { return SymmetricKey(size: .bits256) }
         guard let data = FileManager.default.contents(atPath: file) else {

@@ -36,6 +36,15 @@ public struct AuthSettings: Sendable {
 }
 
 extension AuthSettings {
+    /// Reads the files this section names (the htpasswd file, the signing key file), as
+    /// start-up will; for `wharf check-config`.
+    /// - Returns: a line describing what was found, never a secret.
+    public func checkFiles() throws -> String {
+        let users = try Htpasswd.load(path: htpasswdPath)
+        _ = try AccessControl.signingKey(self)
+        return "auth: \(users.entries.count) user(s) in \(htpasswdPath), token service \(service)"
+    }
+
     /// Reads the `auth` section; nil when it configures nothing.
     static func read(_ node: ConfigNode) throws -> AuthSettings? {
         if node.child("silly") != nil { throw ConfigurationError("\(node.path).silly: not supported; use auth.htpasswd") }
