@@ -408,6 +408,34 @@ def test_podman_login_push_and_pull(auth_wharf, podman):
     assert refused.returncode != 0 and "denied" in refused.stderr.lower(), refused.stderr
 
 
+def test_containerd_pulls_with_credentials_through_the_oauth2_post(auth_wharf, tmp_path):
+    ctr = require_tool("ctr")
+    from test_mirror_engines import clean_env, start_containerd, stop
+
+    image = as_user(auth_wharf, "alice").push_image("team/app", "v1")
+    process, socket_path = start_containerd(tmp_path)
+    try:
+        base = [ctr, "--address", str(socket_path), "--namespace", "wharf-auth"]
+        reference = f"{auth_wharf.host}/team/app:v1"
+
+        def pull(*args):
+            return subprocess.run([*base, "image", "pull", "--plain-http", "--snapshotter", "native", *args, reference],
+                                  capture_output=True, text=True, timeout=ENGINE_TIMEOUT, env=clean_env())
+
+        anonymous = pull()
+        assert anonymous.returncode != 0, anonymous.stdout
+        pulled = pull("--user", f"bob:{USERS['bob']}")
+        assert pulled.returncode == 0, f"{pulled.stdout}\n{pulled.stderr}"
+        listed = subprocess.run([*base, "image", "ls"], capture_output=True, text=True, timeout=60, env=clean_env())
+        assert image.digest in next(line for line in listed.stdout.splitlines() if line.startswith(reference))
+        posts = [line for line in auth_wharf.log_text().splitlines()
+                 if "http.method=POST" in line and "http.path=/auth/token" in line]
+        assert posts and all("http.status=200" in line for line in posts), "containerd asks with the OAuth2 POST form"
+    finally:
+        stop(process)
+        shutil.rmtree(tmp_path / "ctrd-state", ignore_errors=True)
+
+
 def test_login_push_and_pull_over_https_with_the_dev_ca(auth_wharf_factory, docker_registry, skopeo, podman, tmp_path):
     certs = tmp_path / "certs"
     subprocess.run([str(REPO_ROOT / "certs/create-dev-certs"), str(certs), "127.0.0.1", "localhost"],
