@@ -189,6 +189,16 @@ import Testing
         #expect(configuration.auth?.htpasswdPath == "/run/secrets/htpasswd")
         #expect(configuration.auth?.policy.allows(nil, .pull, on: "any/thing") == true)
         #expect(configuration.auth?.policy.rules == nil)
+
+        let ruled = try Configuration.load(yaml: Self.base, environment: [
+            "REGISTRY_AUTH_HTPASSWD_PATH": "/p", "REGISTRY_AUTH_ACCESS_ANONYMOUSPULL": "public/*,docs/**",
+            "REGISTRY_AUTH_ACCESS_RULES": #"[{repositories: ["team/**"], write: [alice]}]"#,
+        ])
+        let policy = try #require(ruled.auth?.policy)
+        #expect(policy.allows("alice", .delete, on: "team/a/b"))
+        #expect(!policy.allows("alice", .pull, on: "other/a"))
+        #expect(policy.allows(nil, .pull, on: "docs/a/b") && policy.allows(nil, .pull, on: "public/a"))
+        #expect(!policy.allows(nil, .pull, on: "public/a/b"))
     }
 
     @Test(arguments: [
