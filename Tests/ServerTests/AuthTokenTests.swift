@@ -52,6 +52,32 @@ import Testing
         #expect(throws: TokenAuthority.VerificationError.wrongAudience) { try elsewhere.verify(token, now: later) }
     }
 
+    @Test func aCachedTokenStillExpires() throws {
+        let cache = VerifiedTokenCache(capacity: 2)
+        var verifications = 0
+        let verify = { (token: String) throws(TokenAuthority.VerificationError) -> TokenAuthority.Claims in
+            verifications += 1
+            return try Self.authority.verify(token, now: Self.issuedAt)
+        }
+        let (token, claims) = Self.authority.issue(subject: "alice", access: Self.pull, now: Self.issuedAt)
+        #expect(try cache.claims(of: token, now: Self.issuedAt, verify: verify) == claims)
+        #expect(try cache.claims(of: token, now: Self.issuedAt.addingTimeInterval(299), verify: verify) == claims)
+        #expect(verifications == 1)
+        #expect(throws: TokenAuthority.VerificationError.expired) {
+            try cache.claims(of: token, now: Self.issuedAt.addingTimeInterval(300), verify: verify)
+        }
+        #expect(throws: TokenAuthority.VerificationError.badSignature) {
+            try cache.claims(of: token + "x", now: Self.issuedAt, verify: verify)
+        }
+        // Full of live tokens: it starts again rather than grow.
+        for subject in ["b", "c", "d"] {
+            let (other, _) = Self.authority.issue(subject: subject, access: [], now: Self.issuedAt)
+            _ = try cache.claims(of: other, now: Self.issuedAt, verify: verify)
+        }
+        #expect(try cache.claims(of: token, now: Self.issuedAt, verify: verify) == claims)
+        #expect(verifications == 6)
+    }
+
     @Test(arguments: [
         ("repository:team/app:pull,push", ResourceScope(type: "repository", name: "team/app", actions: ["pull", "push"])),
         ("repository:localhost:5000/app:pull", ResourceScope(type: "repository", name: "localhost:5000/app", actions: ["pull"])),

@@ -19,6 +19,7 @@ public struct AccessControl: Sendable {
     let settings: AuthSettings
     let passwords: PasswordVerifier
     let tokens: TokenAuthority
+    let verifiedTokens = VerifiedTokenCache()
     var policy: AccessPolicy { settings.policy }
     /// True when Wharf itself serves HTTPS: the realm's default scheme.
     let usesTLS: Bool
@@ -218,7 +219,10 @@ public struct AccessControl: Sendable {
             return .user(user)
         case "bearer":
             do {
-                return .token(try tokens.verify(value, now: now()))
+                let now = now()
+                return .token(try verifiedTokens.claims(of: value, now: now) { token throws(TokenAuthority.VerificationError) in
+                    try tokens.verify(token, now: now)
+                })
             } catch {
                 throw unauthorized(need, request, message: "invalid bearer token: \(error)", error: "invalid_token")
             }
