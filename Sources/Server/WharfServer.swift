@@ -41,13 +41,13 @@ public struct WharfServer: Service {
         settings.redirectDisabled = configuration.storage.redirectDisabled
         let cdn = try await makeCDNSettings(store: store)
         defer { cdn.originFetcher?.shutdown() }
+        let access = try makeAccessControl()
+        let handler = RegistryHandler(store: store, settings: settings, mirror: mirror, cdn: cdn, access: access, logger: logger)
         let tls: TLSSettings? = if let certificate = configuration.http.tlsCertificate, let key = configuration.http.tlsKey {
             try TLSSettings(certificatePath: certificate, keyPath: key)
         } else {
             nil
         }
-        let access = try makeAccessControl(usesTLS: tls != nil)
-        let handler = RegistryHandler(store: store, settings: settings, mirror: mirror, cdn: cdn, access: access, logger: logger)
         let server = HTTPServer(host: configuration.http.host, port: configuration.http.port, handler: handler,
                                 extraHeaders: configuration.http.headers, accessLog: !configuration.log.accessLogDisabled,
                                 tls: tls, logger: logger)
@@ -102,10 +102,10 @@ public struct WharfServer: Service {
     }
 
     /// Client authentication (`auth:`), or nil for an open registry.
-    private func makeAccessControl(usesTLS: Bool) throws -> AccessControl? {
+    private func makeAccessControl() throws -> AccessControl? {
         guard let auth = configuration.auth else { return nil }
-        let access = try AccessControl(settings: auth, usesTLS: usesTLS, listeningHost: configuration.http.host,
-                                       port: configuration.http.port, logger: logger)
+        let access = try AccessControl(settings: auth, usesTLS: configuration.http.tlsCertificate != nil,
+                                       listeningHost: configuration.http.host, port: configuration.http.port, logger: logger)
         logger.info("client authentication on", metadata: [
             "auth.htpasswd": "\(auth.htpasswdPath)", "auth.users": "\(access.passwords.userCount)",
             "auth.service": "\(auth.service)", "auth.realm": "\(auth.tokenRealm ?? "<scheme>://<Host>/auth/token")",

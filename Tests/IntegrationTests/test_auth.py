@@ -1,109 +1,21 @@
-"""Client authentication and roles (`auth:`): htpasswd users (bcrypt, made here with
-`htpasswd -B`), Wharf's own token endpoint for the Docker token flow, read/write rules per
-repository pattern, and anonymous pull. Clients are real: skopeo with --creds, podman login.
+"""Client authentication and roles (`auth:`) over HTTP: the Bearer challenge's exact form,
+Basic credentials and the bcrypt cache, 403 `DENIED` for a missing permission, Wharf's token
+endpoint (GET and OAuth2 POST, subset grants, expiry, tampering, signing keys), anonymous pull,
+the catalog, start-up and `check-config` checks of the htpasswd file, and the log.
+Real clients (skopeo, podman, containerd, HTTPS) are in test_auth_clients.py.
 """
 
-import base64
-import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
 import requests
 
-from conftest import REPO_ROOT, free_port, registry_config, require_tool, wharf_binary
+from auth_support import USERS, as_user, auth_wharf, auth_wharf_factory, basic, claims_of, make_htpasswd, token_for  # noqa: F401
+from conftest import free_port, registry_config, require_tool, wharf_binary
 from mirror_support import yaml_text
-from registry_client import Registry, error_codes
-
-USERS = {"alice": "alice-Secret-1", "bob": "bob:Secret-2", "carol": "carol-Secret-3"}
-# alice writes everywhere; bob reads team/**; carol reads shared/* only; anyone pulls public/**.
-RULES = [
-    {"repositories": ["**"], "write": ["alice"]},
-    {"repositories": ["team/**"], "read": ["bob"]},
-    {"repositories": ["shared/*"], "read": ["*"]},
-]
-ENGINE_TIMEOUT = 180
-
-
-def make_htpasswd(path, users, cost=5):
-    htpasswd = require_tool("htpasswd")
-    path.unlink(missing_ok=True)
-    for user, password in users.items():
-        args = [htpasswd, "-B", "-C", str(cost), "-b", "-i"] + (["-c"] if not path.exists() else []) + [str(path), user]
-        subprocess.run(args, input=password, check=True, capture_output=True, text=True)
-    return path
-
-
-def basic(user, password=None):
-    password = USERS[user] if password is None else password
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def claims_of(token):
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
-@pytest.fixture
-def auth_wharf_factory(wharf_factory, tmp_path):
-    """start(access=..., token=..., users=...) -> Wharf with `auth:`; its `.client` sends no
-    credentials. Readiness is polled on /healthz, which is never behind auth."""
-    counter = [0]
-
-    def start(*, access=None, token=None, users=USERS, cost=5, root=None, tls=None):
-        counter[0] += 1
-        htpasswd = make_htpasswd(tmp_path / f"htpasswd-{counter[0]}", users, cost)
-        auth = {"htpasswd": {"realm": "wharf-test", "path": str(htpasswd)}}
-        if token is not None:
-            auth["token"] = token
-        auth["access"] = access if access is not None else {"rules": RULES, "anonymouspull": ["public/**"]}
-        port = free_port()
-        store = root or tmp_path / f"auth-{counter[0]}-store"
-        config = registry_config(store, port)
-        config["auth"] = auth
-        if tls is not None:
-            config["http"]["tls"] = {"certificate": str(tls / "server.crt"), "key": str(tls / "server.key")}
-        wharf = wharf_factory(store, config_text=yaml_text(config), port=port, wait=False)
-        if tls is not None:
-            wharf.client = Registry(f"https://{wharf.host}")
-            wharf.client.session.verify = str(tls / "ca.crt")
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if wharf.client.get("/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if not wharf.running() or time.monotonic() > deadline:
-                raise AssertionError(f"Wharf with auth did not start:\n{wharf.log_text()[-3000:]}")
-            time.sleep(0.05)
-        wharf.htpasswd = htpasswd
-        return wharf
-
-    return start
-
-
-@pytest.fixture
-def auth_wharf(auth_wharf_factory):
-    return auth_wharf_factory()
-
-
-def as_user(wharf, user, password=None):
-    client = Registry(wharf.client.base)
-    client.session.verify = wharf.client.session.verify
-    client.session.headers["Authorization"] = basic(user, password)
-    return client
-
-
-def token_for(wharf, user, *scopes, password=None):
-    params = [("service", "wharf")] + [("scope", scope) for scope in scopes]
-    headers = {"Authorization": basic(user, password)} if user else {}
-    response = requests.get(f"{wharf.base}/auth/token", params=params, headers=headers, timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()
+from registry_client import error_codes
 
 
 # -- challenges and credentials ------------------------------------------------
@@ -325,136 +237,7 @@ def test_the_catalog_lists_only_repositories_the_user_may_pull(auth_wharf):
     assert by_token.json()["repositories"] == ["public/base", "shared/x", "team/app"]
 
 
-# -- real clients ----------------------------------------------------------------
-
-
-def test_skopeo_pushes_and_pulls_with_a_write_user_and_a_reader_cannot_push(auth_wharf, docker_registry, skopeo, tmp_path):
-    source = docker_registry.client.push_multiarch("src/app", "v1")
-    alice = f"alice:{USERS['alice']}"
-    skopeo("copy", "--all", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false",
-           "--dest-creds", alice, f"docker://{docker_registry.host}/src/app:v1", f"docker://{auth_wharf.host}/team/app:v1")
-    pushed = as_user(auth_wharf, "alice").walk("team/app", "v1")
-    assert pushed[0] == source.digest
-    assert pushed[1] == source.all_manifests()
-    assert pushed[2] == source.all_blobs()
-
-    # bob reads team/**: he pulls byte-identical content, with his own token.
-    out = tmp_path / "pulled"
-    skopeo("copy", "--all", "--preserve-digests", "--src-tls-verify=false", "--src-creds", f"bob:{USERS['bob']}",
-           f"docker://{auth_wharf.host}/team/app:v1", f"dir:{out}")
-    assert (out / "manifest.json").read_bytes() == source.body
-    for digest, body in source.all_blobs().items():
-        assert (out / digest.split(":", 1)[1]).read_bytes() == body
-
-    # ... and may not push.
-    refused = skopeo("copy", "--dest-tls-verify=false", "--dest-creds", f"bob:{USERS['bob']}", f"dir:{out}",
-                     f"docker://{auth_wharf.host}/team/bobs:v1", check=False)
-    assert refused.returncode != 0
-    print(refused.stderr.strip().splitlines()[-1])
-    assert "denied" in refused.stderr.lower(), refused.stderr
-    assert "may not push to repository team/bobs" in refused.stderr, refused.stderr
-    assert as_user(auth_wharf, "alice").get_manifest("team/bobs", "v1").status_code == 404
-
-    # A wrong password fails the copy with 401, not a partial push.
-    wrong = skopeo("copy", "--dest-tls-verify=false", "--dest-creds", "alice:wrong", f"dir:{out}",
-                   f"docker://{auth_wharf.host}/team/wrong:v1", check=False)
-    assert wrong.returncode != 0 and ("unauthorized" in wrong.stderr.lower() or "401" in wrong.stderr), wrong.stderr
-
-
-@pytest.fixture
-def podman(tmp_path):
-    """run(*args, check=True) -> CompletedProcess of podman as root with scratch storage and
-    its own auth file; skips, with the reason, when podman cannot set up storage here."""
-    binary = require_tool("podman")
-    runroot = tempfile.mkdtemp(prefix="wharf-pa-")  # podman refuses a long runroot path
-    base = [binary, "--root", str(tmp_path / "podman-root"), "--runroot", runroot, "--storage-driver", "vfs",
-            "--tmpdir", str(tmp_path / "podman-tmp"), "--events-backend", "file", "--cgroup-manager", "cgroupfs"]
-    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-    env.update(NO_PROXY="*", TMPDIR=str(tmp_path), REGISTRY_AUTH_FILE=str(tmp_path / "podman-auth.json"))
-
-    def run(*args, check=True):
-        result = subprocess.run([*base, *args], capture_output=True, text=True, timeout=ENGINE_TIMEOUT, env=env)
-        if check and result.returncode != 0:
-            if "cannot" in result.stderr.lower() and "storage" in result.stderr.lower():
-                pytest.skip(f"podman cannot set up storage here: {result.stderr.strip()[-400:]}")
-            pytest.fail(f"podman {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
-        return result
-
-    run.authfile = tmp_path / "podman-auth.json"
-    yield run
-    shutil.rmtree(runroot, ignore_errors=True)
-
-
-def test_podman_login_push_and_pull(auth_wharf, podman):
-    image = as_user(auth_wharf, "alice").push_image("team/app", "v1", docker=True)
-    wrong = podman("login", "--tls-verify=false", "-u", "alice", "-p", "not-it", auth_wharf.host, check=False)
-    assert wrong.returncode != 0, wrong.stdout
-    podman("login", "--tls-verify=false", "-u", "alice", "-p", USERS["alice"], auth_wharf.host)
-    assert auth_wharf.host in json.loads(podman.authfile.read_text())["auths"]
-    reference = f"{auth_wharf.host}/team/app:v1"
-    podman("pull", "--tls-verify=false", reference)
-    assert podman("image", "inspect", "--format", "{{.Digest}}", reference).stdout.strip() == image.digest
-    copy = f"{auth_wharf.host}/team/podman-copy:v1"
-    podman("tag", reference, copy)
-    podman("push", "--tls-verify=false", copy)
-    pushed = as_user(auth_wharf, "alice").walk("team/podman-copy", "v1")
-    assert set(pushed[2]) == set(image.blobs), "podman pushed other layers than it pulled"
-
-    # bob logs in (he may read) but his push is refused.
-    podman("logout", auth_wharf.host)
-    podman("login", "--tls-verify=false", "-u", "bob", "-p", USERS["bob"], auth_wharf.host)
-    podman("tag", reference, f"{auth_wharf.host}/team/bobs:v1")
-    refused = podman("push", "--tls-verify=false", f"{auth_wharf.host}/team/bobs:v1", check=False)
-    assert refused.returncode != 0 and "denied" in refused.stderr.lower(), refused.stderr
-
-
-def test_containerd_pulls_with_credentials_through_the_oauth2_post(auth_wharf, tmp_path):
-    ctr = require_tool("ctr")
-    from test_mirror_engines import clean_env, start_containerd, stop
-
-    image = as_user(auth_wharf, "alice").push_image("team/app", "v1")
-    process, socket_path = start_containerd(tmp_path)
-    try:
-        base = [ctr, "--address", str(socket_path), "--namespace", "wharf-auth"]
-        reference = f"{auth_wharf.host}/team/app:v1"
-
-        def pull(*args):
-            return subprocess.run([*base, "image", "pull", "--plain-http", "--snapshotter", "native", *args, reference],
-                                  capture_output=True, text=True, timeout=ENGINE_TIMEOUT, env=clean_env())
-
-        anonymous = pull()
-        assert anonymous.returncode != 0, anonymous.stdout
-        pulled = pull("--user", f"bob:{USERS['bob']}")
-        assert pulled.returncode == 0, f"{pulled.stdout}\n{pulled.stderr}"
-        listed = subprocess.run([*base, "image", "ls"], capture_output=True, text=True, timeout=60, env=clean_env())
-        assert image.digest in next(line for line in listed.stdout.splitlines() if line.startswith(reference))
-        posts = [line for line in auth_wharf.log_text().splitlines()
-                 if "http.method=POST" in line and "http.path=/auth/token" in line]
-        assert posts and all("http.status=200" in line for line in posts), "containerd asks with the OAuth2 POST form"
-    finally:
-        stop(process)
-        shutil.rmtree(tmp_path / "ctrd-state", ignore_errors=True)
-
-
-def test_login_push_and_pull_over_https_with_the_dev_ca(auth_wharf_factory, docker_registry, skopeo, podman, tmp_path):
-    certs = tmp_path / "certs"
-    subprocess.run([str(REPO_ROOT / "certs/create-dev-certs"), str(certs), "127.0.0.1", "localhost"],
-                   check=True, capture_output=True, text=True)
-    wharf = auth_wharf_factory(tls=certs)
-    challenge = wharf.client.get("/v2/")
-    assert challenge.headers["WWW-Authenticate"] == f'Bearer realm="https://{wharf.host}/auth/token",service="wharf"'
-    cert_dir = tmp_path / "cert-dir"
-    cert_dir.mkdir()
-    shutil.copy(certs / "ca.crt", cert_dir / "ca.crt")
-
-    source = docker_registry.client.push_image("src/app", "v1", docker=True)
-    skopeo("copy", "--src-tls-verify=false", "--dest-cert-dir", str(cert_dir), "--dest-creds", f"alice:{USERS['alice']}",
-           f"docker://{docker_registry.host}/src/app:v1", f"docker://{wharf.host}/team/tls:v1")
-    assert as_user(wharf, "alice").walk("team/tls", "v1")[0] == source.digest
-
-    podman("login", "--cert-dir", str(cert_dir), "-u", "bob", "-p", USERS["bob"], wharf.host)
-    podman("pull", "--cert-dir", str(cert_dir), f"{wharf.host}/team/tls:v1")
-    assert podman("image", "inspect", "--format", "{{.Digest}}", f"{wharf.host}/team/tls:v1").stdout.strip() == source.digest
+# -- start-up, check-config, environment, log ----------------------------------
 
 
 def test_a_non_bcrypt_htpasswd_entry_stops_start_up(wharf_factory, tmp_path):
