@@ -1,6 +1,7 @@
 """Real clients against a Wharf with `auth:`: skopeo with --creds (push with a write user,
 pull with a reader, a reader's push refused with DENIED), `podman login` + push + pull,
-containerd's OAuth2 POST, and all of it over HTTPS with a CA from certs/create-dev-certs.
+containerd's OAuth2 POST, HTTPS with a CA from certs/create-dev-certs, and a Wharf mirror whose
+upstream is a Wharf with auth.
 """
 
 import json
@@ -114,3 +115,20 @@ def test_login_push_and_pull_over_https_with_the_dev_ca(auth_wharf_factory, dock
     podman("login", "--cert-dir", str(cert_dir), "-u", "bob", "-p", USERS["bob"], wharf.host)
     podman("pull", "--cert-dir", str(cert_dir), f"{wharf.host}/team/tls:v1")
     assert podman("image", "inspect", "--format", "{{.Digest}}", f"{wharf.host}/team/tls:v1").stdout.strip() == source.digest
+
+
+def test_a_wharf_mirror_pulls_from_a_wharf_with_auth_through_the_token_flow(auth_wharf, mirror_factory):
+    image = as_user(auth_wharf, "alice").push_image("team/app", "v1")
+    upstream = {"registry": auth_wharf.host, "username": "bob", "password": USERS["bob"], "insecure": True}
+    mirror = mirror_factory(mirror={"allowunlisted": False, "upstreams": [upstream]})
+    ns = f"?ns={auth_wharf.host}"
+    manifest = mirror.client.get_manifest("team/app", "v1" + ns)
+    assert manifest.status_code == 200 and manifest.content == image.body, manifest.text
+    for digest, body in image.blobs.items():
+        assert mirror.client.get(f"/v2/team/app/blobs/{digest}{ns}").content == body
+    asked = [line for line in auth_wharf.log_text().splitlines() if "http.path=/auth/token" in line]
+    assert asked and all("http.status=200" in line for line in asked)
+
+    wrong = mirror_factory(mirror={"allowunlisted": False, "upstreams": [{**upstream, "password": "wrong"}]})
+    refused = wrong.client.get_manifest("team/app", "v1" + ns)
+    assert refused.status_code == 401 and "refused the credentials of user bob" in refused.text, refused.text
