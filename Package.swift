@@ -33,6 +33,8 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // Non-variadic wrappers over curl_easy_setopt/getinfo and the macros Swift does not import.
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        // libxcrypt from the system (apt: libcrypt-dev): bcrypt for htpasswd entries.
+        .systemLibrary(name: "CCrypt", pkgConfig: "libxcrypt", providers: [.apt(["libcrypt-dev"])]),
         // One Swift face over libcurl's multi interface: a loop thread, sinks, TLS trust, redirects.
         .target(name: "HTTPClient", dependencies: ["CCurl", "CCurlShim", "OCI"]),
         // The upstream registry client: auth challenges, tokens, credentials, manifests and blobs.
@@ -50,7 +52,8 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "OCI", "Storage", "Mirror", "CDN",
+                "OCI", "Storage", "Mirror", "CDN", "CCrypt",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

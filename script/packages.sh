@@ -20,4 +20,4 @@ ensure_swift() {
 }
 
 # What building Wharf needs besides the Swift toolchain.
-BUILD_PACKAGES=(git pkg-config libcurl4-openssl-dev)
+BUILD_PACKAGES=(git pkg-config libcurl4-openssl-dev libcrypt-dev)

@@ -46,7 +46,8 @@ public struct WharfServer: Service {
         var cdn = try await makeCDNSettings(store: store)
         cdn.metrics = serverMetrics
         defer { cdn.originFetcher?.shutdown() }
-        let registryHandler = RegistryHandler(store: store, settings: settings, mirror: mirror, cdn: cdn, logger: logger)
+        let access = try makeAccessControl()
+        let registryHandler = RegistryHandler(store: store, settings: settings, mirror: mirror, cdn: cdn, access: access, logger: logger)
         // The metrics endpoint sits in front: its own secret, never client auth or limits.
         let handler = MetricsEndpoint(inner: registryHandler, exporter: metricsExporter)
         let limits = RequestLimits(read: configuration.openshift.requests.read, write: configuration.openshift.requests.write)
@@ -111,6 +112,21 @@ public struct WharfServer: Service {
                 logger.error("TLS certificate reload failed; keeping the current one", metadata: ["error": "\(error)"])
             }
         }
+    }
+
+    /// Client authentication (`auth:`), or nil for an open registry.
+    private func makeAccessControl() throws -> AccessControl? {
+        guard let auth = configuration.auth else { return nil }
+        let access = try AccessControl(settings: auth, usesTLS: configuration.http.tlsCertificate != nil,
+                                       listeningHost: configuration.http.host, port: configuration.http.port, logger: logger)
+        logger.info("client authentication on", metadata: [
+            "auth.htpasswd": "\(auth.htpasswdPath)", "auth.users": "\(access.passwords.userCount)",
+            "auth.service": "\(auth.service)", "auth.realm": "\(auth.tokenRealm ?? "<scheme>://<Host>/auth/token")",
+        ])
+        if auth.signingKey == nil && auth.signingKeyFile == nil {
+            logger.info("auth.token: no signing key configured; tokens are signed with a key made at start-up")
+        }
+        return access
     }
 
     /// The CDN roles this configuration gives: origin (redirects), edge (verifies), or both.

@@ -52,6 +52,11 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         let configuration = try loadConfiguration(file)
         for warning in configuration.warnings { print("warning: \(warning)") }
+        do {
+            if let auth = try configuration.auth?.checkFiles() { print(auth) }
+        } catch let error as ConfigurationError {
+            throw ValidationError("configuration error: \(error.message)")
+        }
         print("\(file): OK (listening on \(configuration.http.host):\(configuration.http.port), storage \(configuration.storage.rootDirectory))")
     }
 }

@@ -16,6 +16,8 @@ public struct Configuration: Sendable {
     public var cloudFront: CloudFrontConfiguration?
     /// Wharf's `cdn.edge`: this instance verifies signed blob URLs and serves them.
     public var cdnEdge: CDNEdgeConfiguration?
+    /// `auth`: htpasswd users, Wharf's token endpoint and access rules; nil for an open registry.
+    public var auth: AuthSettings?
     /// The most repositories one catalog page may hold (`catalog.maxentries`).
     public var catalogMaxEntries = 1000
     /// OpenShift's `openshift` section: metrics and request limits.
@@ -103,8 +105,8 @@ extension Configuration {
 
     init(_ root: ConfigNode) throws {
         try root.expectKeys(
-            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn", "openshift"],
-            ignored: ["auth", "notifications", "health", "redis", "reporting", "validation", "compatibility",
+            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn", "openshift", "auth"],
+            ignored: ["notifications", "health", "redis", "reporting", "validation", "compatibility",
                       "loglevel", "tags", "policy"])
         guard let version = try root.string("version") else { throw ConfigurationError("version: required (use 0.1)") }
         guard version == "0.1" else { throw ConfigurationError("version: \"\(version)\" is not supported (use 0.1)") }
@@ -126,6 +128,7 @@ extension Configuration {
         if let mirror = root.child("mirror") { try readMirror(mirror) }
         if let cdn = root.child("cdn") { try readCDN(cdn) }
         if let openshift = root.child("openshift") { try readOpenShift(openshift) }
+        if let auth = root.child("auth") { self.auth = try AuthSettings.read(auth) }
         let catalog = try root.section("catalog")
         try catalog.expectKeys(["maxentries"])
         catalogMaxEntries = try catalog.int("maxentries", range: 1...100_000) ?? catalogMaxEntries

@@ -18,8 +18,9 @@ extension RegistryHandler {
         return HTTPResponse(status: .ok, headers: headers, body: .buffer(ByteBuffer(string: json)))
     }
 
-    func catalog(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let names = try await store.repositories().map(\.value)
+    /// - Parameter visible: which repositories this client may see (with `auth:`); nil for all.
+    func catalog(_ request: HTTPRequest, visible: (@Sendable (RepositoryName) -> Bool)? = nil) async throws -> HTTPResponse {
+        let names = try await store.repositories().filter { visible?($0) ?? true }.map(\.value)
         let (page, next) = try paginate(names, request: request, defaultLimit: 100, maximum: settings.catalogMaxEntries)
         var headers: HTTPHeaders = ["Content-Type": "application/json"]
         if let next {

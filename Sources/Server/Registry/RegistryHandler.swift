@@ -24,16 +24,19 @@ public struct RegistryHandler: HTTPHandler {
     /// Pull-through from upstream registries; nil when Wharf serves only what it holds.
     let mirror: PullThrough?
     let cdn: CDNSettings
+    /// Client authentication and roles (`auth:`); nil for an open registry.
+    let access: AccessControl?
     let logger: Logger
     /// Bytes of small blobs, so hot small GETs never open a file.
     let smallBlobs = BoundedCache<Digest, ByteBuffer>(capacity: 64 << 20)
 
     public init(store: ContentStore, settings: Settings, mirror: PullThrough? = nil, cdn: CDNSettings = CDNSettings(),
-                logger: Logger = Logger(label: "wharf")) {
+                access: AccessControl? = nil, logger: Logger = Logger(label: "wharf")) {
         self.store = store
         self.settings = settings
         self.mirror = mirror
         self.cdn = cdn
+        self.access = access
         self.logger = logger
     }
 
@@ -56,6 +59,7 @@ public struct RegistryHandler: HTTPHandler {
     }
 
     private func route(_ request: HTTPRequest, body: RequestBody) async throws -> HTTPResponse {
+        var request = request
         switch request.path {
         case "/healthz":
             // Liveness: the process answers. Never behind auth or request limits.
@@ -68,6 +72,9 @@ public struct RegistryHandler: HTTPHandler {
         if request.path.hasPrefix(CDNSettings.blobPathPrefix) {
             return try await serveSignedBlob(request)
         }
+        if let access, access.isTokenEndpoint(request.path) {
+            return try await access.tokenEndpoint(request, body: body)
+        }
         let route: RegistryRoute
         switch RegistryRoute.parse(request.path) {
         case .success(let parsed): route = parsed
@@ -76,6 +83,12 @@ public struct RegistryHandler: HTTPHandler {
                                 detailJSON: #"{"name":\#(JSONText.string(name))}"#)
         case .failure(.notFound):
             throw RegistryError(.unsupported, "no such API endpoint: \(request.method) \(request.path)", status: 404)
+        }
+        var catalogFilter: (@Sendable (RepositoryName) -> Bool)?
+        if let access {
+            let decision = try await access.authorize(request, route: route)
+            request = decision.request
+            catalogFilter = { decision.mayList($0) }
         }
         let method = request.method
         if settings.readOnly, [.PUT, .POST, .PATCH, .DELETE].contains(method) {
@@ -86,7 +99,7 @@ public struct RegistryHandler: HTTPHandler {
             return HTTPResponse(status: .ok, headers: ["Content-Type": "application/json"],
                                 body: method == .HEAD ? .headOnly : .buffer(ByteBuffer(string: "{}")))
         case (.catalog, .GET):
-            return try await catalog(request)
+            return try await catalog(request, visible: catalogFilter)
         case (.manifest(let name, let reference), .GET), (.manifest(let name, let reference), .HEAD):
             return try await getManifest(name, reference: try parseReference(reference), request: request)
         case (.manifest(let name, let reference), .PUT):

@@ -1,0 +1,89 @@
+/// A repository-name pattern: `*` matches within one path segment, `**` across segments.
+/// `team/*` matches `team/app` but not `team/app/base`; `team/**` matches both; `**` matches all.
+struct RepositoryPattern: Sendable, Equatable, CustomStringConvertible {
+    let text: String
+    private let bytes: [UInt8]
+
+    /// Nil for an empty pattern or one with characters a repository name (or a glob) cannot hold.
+    init?(_ text: String) {
+        guard !text.isEmpty, text.utf8.allSatisfy({ byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "/"), UInt8(ascii: "*"): return true
+            default: return false
+            }
+        }) else { return nil }
+        self.text = text
+        bytes = Array(text.utf8)
+    }
+
+    var description: String { text }
+
+    func matches(_ name: String) -> Bool {
+        Self.match(bytes[...], Array(name.utf8)[...])
+    }
+
+    private static func match(_ pattern: ArraySlice<UInt8>, _ name: ArraySlice<UInt8>) -> Bool {
+        guard let head = pattern.first else { return name.isEmpty }
+        guard head == UInt8(ascii: "*") else {
+            guard name.first == head else { return false }
+            return match(pattern.dropFirst(), name.dropFirst())
+        }
+        let crossesSegments = pattern.dropFirst().first == UInt8(ascii: "*")
+        let rest = pattern.dropFirst(crossesSegments ? 2 : 1)
+        // Try every length the star could take, shortest first.
+        var candidate = name
+        while true {
+            if match(rest, candidate) { return true }
+            guard let next = candidate.first, crossesSegments || next != UInt8(ascii: "/") else { return false }
+            candidate = candidate.dropFirst()
+        }
+    }
+}
+
+/// Who may pull, push and delete where: Wharf's `auth.access` section.
+///
+/// Without rules (no `auth.access.rules`), every user of the htpasswd file may do everything,
+/// as with Distribution's htpasswd auth. With rules, a user gets the union of what every
+/// rule matching the repository grants them; `read` is pull, `write` is push and delete
+/// (and pull). `"*"` in a rule's user list stands for every authenticated user. Anonymous
+/// clients may only pull, and only where `anonymousPull` says.
+struct AccessPolicy: Sendable {
+    struct Rule: Sendable {
+        var repositories: [RepositoryPattern]
+        var readers: Set<String> = []
+        var writers: Set<String> = []
+
+        func grants(_ user: String, _ list: Set<String>) -> Bool { list.contains(user) || list.contains("*") }
+    }
+
+    /// Nil: every authenticated user may do everything.
+    var rules: [Rule]?
+    /// Repositories anyone may pull without credentials.
+    var anonymousPull: [RepositoryPattern] = []
+
+    /// What `user` (nil: anonymous) may do to `repository`.
+    func actions(for user: String?, on repository: String) -> Set<RepositoryAction> {
+        guard let user else {
+            return anonymousPull.contains { $0.matches(repository) } ? [.pull] : []
+        }
+        guard let rules else { return Set(RepositoryAction.allCases) }
+        var actions: Set<RepositoryAction> = []
+        for rule in rules where rule.repositories.contains(where: { $0.matches(repository) }) {
+            if rule.grants(user, rule.writers) { return Set(RepositoryAction.allCases) }
+            if rule.grants(user, rule.readers) { actions.insert(.pull) }
+        }
+        if anonymousPull.contains(where: { $0.matches(repository) }) { actions.insert(.pull) }
+        return actions
+    }
+
+    func allows(_ user: String?, _ action: RepositoryAction, on repository: String) -> Bool {
+        actions(for: user, on: repository).contains(action)
+    }
+
+    /// The catalog is open to every authenticated user, and to anonymous clients when some
+    /// repositories are public; either way it lists only what the client may pull.
+    func mayListCatalog(_ user: String?) -> Bool {
+        user != nil || !anonymousPull.isEmpty
+    }
+}
