@@ -85,10 +85,10 @@ public struct HTTPServer: Sendable {
     }
 
     private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, writes: ResponseWrites?) async {
-        var responses = 0
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let body = RequestBody(iterator: inbound.makeAsyncIterator())
+                var responses = 0
                 let remoteAddress = connection.channel.remoteAddress?.ipAddress
                 while let head = try await body.nextHead() {
                     let request = HTTPRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: remoteAddress)
