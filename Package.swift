@@ -40,11 +40,16 @@ let package = Package(
             name: "Mirror",
             dependencies: ["OCI", "Storage", "Upstream", "HTTPClient", .product(name: "Logging", package: "swift-log")]
         ),
+        // Registry events (Distribution's notifications format) queued per endpoint and POSTed in the background.
+        .target(
+            name: "Notifications",
+            dependencies: ["OCI", "HTTPClient", .product(name: "Logging", package: "swift-log")]
+        ),
         // The HTTP server (SwiftNIO), routing, configuration and wiring.
         .target(
             name: "Server",
             dependencies: [
-                "OCI", "Storage", "Mirror", "CDN",
+                "OCI", "Storage", "Mirror", "CDN", "Notifications",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -87,9 +92,10 @@ let package = Package(
         .testTarget(name: "CDNTests", dependencies: ["CDN", "OCI", "Storage"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCI"]),
         .testTarget(name: "MirrorTests", dependencies: ["Mirror", "Storage", "OCI", "HTTPClient"]),
+        .testTarget(name: "NotificationsTests", dependencies: ["Notifications", "OCI"]),
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "OCI", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["Server", "OCI", "Notifications", .product(name: "NIOCore", package: "swift-nio")]
         ),
     ]
 )

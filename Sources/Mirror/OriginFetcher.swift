@@ -14,10 +14,12 @@ public final class OriginFetcher: Sendable {
     let http: HTTPClient
     let logger: Logger
     private let fills: FillTable
+    private let background: BackgroundTasks
 
-    public init(origin: String, store: ContentStore, certsDirectory: String?, logger: Logger) throws {
+    public init(origin: String, store: ContentStore, certsDirectory: String?, background: BackgroundTasks, logger: Logger) throws {
         self.origin = origin.hasSuffix("/") ? String(origin.dropLast()) : origin
         self.store = store
+        self.background = background
         self.fills = FillTable(store: store)
         self.http = try HTTPClient(configuration: .init(certsDirectory: certsDirectory))
         self.logger = logger
@@ -27,15 +29,19 @@ public final class OriginFetcher: Sendable {
 
     /// The running fill of `digest`, or a new one fetching `requestTarget` (path and signed query) from the origin.
     /// - Returns: the fill, and whether another request had started it.
-    public func fill(_ digest: Digest, requestTarget: String) throws(RegistryError) -> (BlobFill, joined: Bool) {
+    public func fill(_ digest: Digest, requestTarget: String) async throws(RegistryError) -> (BlobFill, joined: Bool) {
         let (fill, isNew) = try fills.startOrJoin(digest, route: nil)
-        if isNew {
-            let url = origin + requestTarget
-            Task.detached { [self] in
-                let outcome = await fetch(fill, url: url)
-                fills.remove(fill)
-                fill.finish(outcome)
-            }
+        let url = origin + requestTarget
+        if isNew, !background.submit({ [self] in
+            let outcome = await fetch(fill, url: url)
+            fills.remove(fill)
+            fill.finish(outcome)
+        }) {
+            let error = RegistryError(.unavailable, "the registry is shutting down; try again", status: 503)
+            fills.remove(fill)
+            try? await store.driver.delete(fill.staging.path)
+            fill.finish(.failed(error))
+            throw error
         }
         return (fill, !isNew)
     }

@@ -1,6 +1,7 @@
 import CDN
 import Logging
 import Mirror
+import Notifications
 
 /// Wharf's configuration: Distribution's `config.yml` shape, with OpenShift's
 /// `middleware.repository` options, read from YAML plus `REGISTRY_*` overrides.
@@ -16,6 +17,8 @@ public struct Configuration: Sendable {
     public var cloudFront: CloudFrontConfiguration?
     /// Wharf's `cdn.edge`: this instance verifies signed blob URLs and serves them.
     public var cdnEdge: CDNEdgeConfiguration?
+    /// `notifications`: endpoints that receive registry events.
+    public var notifications = NotificationsConfiguration()
     /// The most repositories one catalog page may hold (`catalog.maxentries`).
     public var catalogMaxEntries = 1000
     /// Things in the file Wharf accepted but does not act on; logged at start-up.
@@ -101,8 +104,8 @@ extension Configuration {
 
     init(_ root: ConfigNode) throws {
         try root.expectKeys(
-            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn"],
-            ignored: ["auth", "notifications", "health", "redis", "reporting", "validation", "compatibility",
+            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn", "notifications"],
+            ignored: ["auth", "health", "redis", "reporting", "validation", "compatibility",
                       "openshift", "loglevel", "tags", "policy"])
         guard let version = try root.string("version") else { throw ConfigurationError("version: required (use 0.1)") }
         guard version == "0.1" else { throw ConfigurationError("version: \"\(version)\" is not supported (use 0.1)") }
@@ -123,6 +126,7 @@ extension Configuration {
         if let proxy = root.child("proxy") { try readProxy(proxy) }
         if let mirror = root.child("mirror") { try readMirror(mirror) }
         if let cdn = root.child("cdn") { try readCDN(cdn) }
+        if let notifications = root.child("notifications") { try readNotifications(notifications) }
         let catalog = try root.section("catalog")
         try catalog.expectKeys(["maxentries"])
         catalogMaxEntries = try catalog.int("maxentries", range: 1...100_000) ?? catalogMaxEntries

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import ServiceLifecycle
 
 /// Handles one request; gets the body as a stream and must not keep it past returning.
 public protocol HTTPHandler: Sendable {
@@ -33,7 +34,10 @@ public struct HTTPServer: Sendable {
         self.logger = logger
     }
 
-    /// Binds and serves until the task is cancelled.
+    /// Binds and serves until the task is cancelled, or until a graceful shutdown has drained it:
+    /// then no connection is accepted any more, requests under way finish (each connection
+    /// closes after its response), and this returns once the last connection has closed.
+    /// Cancellation closes every connection at once.
     /// - Parameter onBound: called with the bound port (useful with port 0).
     public func run(onBound: @Sendable (Int) -> Void = { _ in }) async throws {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -54,25 +58,44 @@ public struct HTTPServer: Sendable {
         onBound(server.channel.localAddress?.port ?? port)
         logger.info("listening", metadata: ["address": "\(host):\(server.channel.localAddress?.port ?? port)",
                                             "tls": "\(tls != nil)"])
-        try await withTaskCancellationHandler {
-            try await server.executeThenClose { connections in
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in connections {
-                        group.addTask { await serve(connection) }
+        let tracker = ConnectionTracker()
+        do {
+            try await withGracefulShutdownHandler {
+                try await withTaskCancellationHandler {
+                    try await server.executeThenClose { connections in
+                        try await withThrowingDiscardingTaskGroup { group in
+                            for try await connection in connections {
+                                group.addTask { await serve(connection, tracker: tracker) }
+                            }
+                        }
                     }
+                } onCancel: {
+                    server.channel.close(promise: nil)
+                    tracker.closeAll()
                 }
+            } onGracefulShutdown: { [logger] in
+                logger.info("draining: no new connections; requests under way may finish")
+                server.channel.close(promise: nil)
+                tracker.drain()
             }
-        } onCancel: {
-            server.channel.close(promise: nil)
+        } catch where tracker.isDraining {
+            // The listening socket was closed under the accept loop on purpose.
         }
     }
 
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, tracker: ConnectionTracker) async {
+        let channel = connection.channel
+        guard tracker.register(channel) else {
+            channel.close(promise: nil)
+            return
+        }
+        defer { tracker.remove(channel) }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let body = RequestBody(iterator: inbound.makeAsyncIterator())
                 let remoteAddress = connection.channel.remoteAddress?.ipAddress
                 while let head = try await body.nextHead() {
+                    tracker.requestStarted(on: channel)
                     let request = HTTPRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: remoteAddress)
                     if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
                         // curl waits a second for this before sending a large body.
@@ -86,6 +109,8 @@ public struct HTTPServer: Sendable {
                         let drained = (try? await body.drain(limit: 1 << 20)) ?? false
                         keepAlive = keepAlive && drained
                     }
+                    // While draining, every response is its connection's last.
+                    keepAlive = keepAlive && !tracker.isDraining
                     response.headers.replaceOrAdd(name: "Docker-Distribution-API-Version", value: "registry/2.0")
                     for (name, value) in extraHeaders { response.headers.add(name: name, value: value) }
                     if !keepAlive { response.headers.replaceOrAdd(name: "Connection", value: "close") }
@@ -96,7 +121,7 @@ public struct HTTPServer: Sendable {
                         log(request, response, since: started, completed: false)
                         throw error
                     }
-                    if !keepAlive { break }
+                    if tracker.requestEnded(on: channel) || !keepAlive { break }
                 }
             }
         } catch {
