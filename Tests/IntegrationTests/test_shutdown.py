@@ -63,12 +63,31 @@ def test_sigterm_lets_a_slow_download_finish_and_refuses_new_connections(wharf_f
         for piece in chunks:
             hasher.update(piece)
             received += len(piece)
-            time.sleep(0.03)
+            time.sleep(0.05)
     assert received == BIG
     assert "sha256:" + hasher.hexdigest() == digest
     assert time.monotonic() - signalled > 1.0, "the download did not outlast the signal: the test proves nothing"
     assert wharf.process.wait(timeout=20) == 0
     assert "draining" in wharf.log_text()
+
+
+def test_a_connection_closed_after_its_response_still_delivers_the_whole_body(wharf_factory, tmp_path):
+    # The same rule as the drain's: a connection closes only once its response has left
+    # (NIO drops queued writes on close, which once cut large `Connection: close` downloads short).
+    wharf = start(wharf_factory, tmp_path / "store", "30s")
+    data = os.urandom(BIG)
+    digest = wharf.client.push_blob("close/blob", data)
+    hasher = hashlib.sha256()
+    received = 0
+    with session().get(f"{wharf.base}/v2/close/blob/blobs/{digest}", headers={"Connection": "close"},
+                       stream=True, timeout=60) as response:
+        assert response.status_code == 200 and response.headers.get("Connection") == "close"
+        for index, piece in enumerate(response.iter_content(chunk_size=1 << 20)):
+            hasher.update(piece)
+            received += len(piece)
+            if index < 20:
+                time.sleep(0.02)
+    assert (received, "sha256:" + hasher.hexdigest()) == (BIG, digest)
 
 
 def test_sigterm_waits_for_a_fill_whose_client_left(docker_registry, relay_factory, wharf_factory, tmp_path):

@@ -6,6 +6,7 @@ import Synchronization
 final class ConnectionTracker: Sendable {
     private struct Entry {
         var channel: any Channel
+        var flushes: ResponseFlushes
         var busy = false
     }
 
@@ -17,10 +18,10 @@ final class ConnectionTracker: Sendable {
     private let state = Mutex(State())
 
     /// Adds a new connection. - Returns: false when draining (the caller closes it unserved).
-    func register(_ channel: any Channel) -> Bool {
+    func register(_ channel: any Channel, flushes: ResponseFlushes) -> Bool {
         state.withLock { state in
             guard !state.draining else { return false }
-            state.entries[ObjectIdentifier(channel)] = Entry(channel: channel)
+            state.entries[ObjectIdentifier(channel)] = Entry(channel: channel, flushes: flushes)
             return true
         }
     }
@@ -44,13 +45,14 @@ final class ConnectionTracker: Sendable {
 
     var isDraining: Bool { state.withLock { $0.draining } }
 
-    /// Takes no new connections; closes those between requests. Busy ones close after their response.
+    /// Takes no new connections; closes those between requests once their last response is
+    /// out. Busy ones close after their response.
     func drain() {
-        let idle = state.withLock { state -> [any Channel] in
+        let idle = state.withLock { state -> [Entry] in
             state.draining = true
-            return state.entries.values.filter { !$0.busy }.map(\.channel)
+            return state.entries.values.filter { !$0.busy }
         }
-        for channel in idle { channel.close(promise: nil) }
+        for entry in idle { entry.flushes.closeWhenWritten(entry.channel) }
     }
 
     /// Closes every connection, busy or not (the drain's deadline has passed).

@@ -52,7 +52,9 @@ public struct HTTPServer: Sendable {
                     }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(FileRegionCloser())
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                    let flushes = ResponseFlushes()
+                    try channel.pipeline.syncOperations.addHandler(flushes)
+                    return (try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel), flushes)
                 }
             }
         onBound(server.channel.localAddress?.port ?? port)
@@ -64,8 +66,8 @@ public struct HTTPServer: Sendable {
                 try await withTaskCancellationHandler {
                     try await server.executeThenClose { connections in
                         try await withThrowingDiscardingTaskGroup { group in
-                            for try await connection in connections {
-                                group.addTask { await serve(connection, tracker: tracker) }
+                            for try await (connection, flushes) in connections {
+                                group.addTask { await serve(connection, flushes: flushes, tracker: tracker) }
                             }
                         }
                     }
@@ -83,10 +85,12 @@ public struct HTTPServer: Sendable {
         }
     }
 
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, tracker: ConnectionTracker) async {
+    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, flushes: ResponseFlushes,
+                       tracker: ConnectionTracker) async {
         let channel = connection.channel
-        guard tracker.register(channel) else {
-            channel.close(promise: nil)
+        guard tracker.register(channel, flushes: flushes) else {
+            // Accepted just as the drain began: closed unserved.
+            try? await connection.executeThenClose { _, _ in }
             return
         }
         defer { tracker.remove(channel) }
@@ -114,6 +118,7 @@ public struct HTTPServer: Sendable {
                     response.headers.replaceOrAdd(name: "Docker-Distribution-API-Version", value: "registry/2.0")
                     for (name, value) in extraHeaders { response.headers.add(name: name, value: value) }
                     if !keepAlive { response.headers.replaceOrAdd(name: "Connection", value: "close") }
+                    flushes.willWrite()
                     do {
                         try await write(response, version: head.version, to: outbound)
                         log(request, response, since: started, completed: true)
@@ -121,7 +126,11 @@ public struct HTTPServer: Sendable {
                         log(request, response, since: started, completed: false)
                         throw error
                     }
-                    if tracker.requestEnded(on: channel) || !keepAlive { break }
+                    if tracker.requestEnded(on: channel) || !keepAlive {
+                        // Closing with a body still queued would cut it short.
+                        await flushes.waitUntilWritten()
+                        break
+                    }
                 }
             }
         } catch {
