@@ -2,7 +2,7 @@
 records every POST (headers and JSON body) and answers as told.
 
 Modes: `ok` answers 200; `fail=N` answers 500 to the first N posts, then 200; `hang` accepts
-the connection and never answers.
+the connection and never answers; `delay=S` answers 200 after S seconds.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import time
 
 
 class EventListener:
-    def __init__(self, *, fail: int = 0, hang: bool = False):
+    def __init__(self, *, fail: int = 0, hang: bool = False, delay: float = 0.0):
         self.posts: list[dict] = []
         self.fail = fail
         self.hang = hang
+        self.delay = delay
         self._lock = threading.Lock()
         self._stop = threading.Event()
         listener = self
@@ -43,6 +44,8 @@ class EventListener:
                 if listener.hang:
                     listener._stop.wait(120)
                     return
+                if listener.delay:
+                    time.sleep(listener.delay)
                 status = 500 if attempt <= listener.fail else 200
                 self.send_response(status)
                 self.send_header("Content-Length", "0")

@@ -2,8 +2,7 @@
 (`notifications.endpoints`), for pushes, pulls (also through the mirror) and deletes; per
 endpoint filters; retries; and a dead endpoint never slows a request."""
 
-import socket
-import threading
+import signal
 import time
 
 import pytest
@@ -170,3 +169,14 @@ def test_pulls_through_the_mirror_are_events(docker_registry, wharf_factory, tmp
     assert pulled[0]["target"]["mediaType"] == image.media_type
     blob_pulls = listener.wait_for(is_event("pull", "library/tool", layer))
     assert len(blob_pulls) == 1 and blob_pulls[0]["target"]["size"] == len(image.blobs[layer])
+
+
+def test_queued_events_are_flushed_at_shutdown(wharf_factory, tmp_path, listeners):
+    slow = listeners(delay=0.4)
+    wharf = start_wharf(wharf_factory, tmp_path, [endpoint("slow", slow.url)])
+    digests = [wharf.client.push_blob("flush/blob", f"blob {i}".encode()) for i in range(4)]
+    # Four events at 0.4 s each: most are still queued when the signal comes.
+    wharf.process.send_signal(signal.SIGTERM)
+    assert wharf.process.wait(timeout=15) == 0
+    delivered = {e["target"]["digest"] for e in slow.accepted_events() if e["action"] == "push"}
+    assert delivered == set(digests), f"{len(delivered)} of 4 events delivered before exit"
