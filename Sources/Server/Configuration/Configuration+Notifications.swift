@@ -42,7 +42,8 @@ extension Configuration {
             // Distribution replaces a zero or negative value with its default.
             if let timeout = try entry.duration("timeout"), timeout > .zero {
                 if timeout < .milliseconds(1) {
-                    entry.warnings.add("\(entry.path).timeout: \(timeout) is shorter than a millisecond (a bare number is nanoseconds; write e.g. 500ms)")
+                    let nanoseconds = timeout.components.attoseconds / 1_000_000_000
+                    entry.warnings.add("\(entry.path).timeout: \(nanoseconds)ns is shorter than a millisecond (a bare number is nanoseconds; write e.g. 500ms)")
                 }
                 endpoint.timeout = timeout
             }
