@@ -71,7 +71,7 @@ public struct WharfServer: Service {
                 group.cancelAll()
             }
         } catch is CancellationError {
-            // Cancelled from outside (a second signal): a normal exit.
+            // Cancelled from outside: a normal exit too.
         }
         logger.info("stopped")
     }
