@@ -32,9 +32,9 @@ final class FakeTransport: EventTransport {
 
     func recorded(_ endpoint: String) -> [Attempt] { attempts.withLock { $0.filter { $0.endpoint == endpoint } } }
 
-    /// Waits until `endpoint` has seen `count` attempts (or 10 s).
+    /// Waits until `endpoint` has seen `count` attempts (or 30 s: the test pool may be busy).
     func waitFor(_ count: Int, at endpoint: String) async -> [Attempt] {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(30)
         while recorded(endpoint).count < count, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(5))
         }
@@ -79,6 +79,7 @@ final class FakeTransport: EventTransport {
         notifier.publish(event(.delete, repository: "four"))
         let running = Task { await notifier.run() }
         let all = await transport.waitFor(4, at: "all")
+        try #require(all.count == 4)
         #expect(try repositories(in: all) == ["one", "two", "three", "four"])
         #expect(await notifier.flush(within: .seconds(5)) == 0)
         #expect(try repositories(in: transport.recorded("quiet")) == ["one", "four"])
@@ -88,20 +89,21 @@ final class FakeTransport: EventTransport {
 
     @Test func failuresAreRetriedWithBackoffAfterTheThreshold() async throws {
         var configuration = NotificationsConfiguration()
-        configuration.endpoints = [endpoint("flaky", threshold: 2, backoff: .milliseconds(300))]
+        configuration.endpoints = [endpoint("flaky", threshold: 2, backoff: .seconds(1))]
         let transport = FakeTransport(failures: 3)
         let notifier = Notifier(configuration: configuration, source: Self.source, transport: transport, logger: Logger(label: "test"))
         let running = Task { await notifier.run() }
         notifier.publish(event(.push, repository: "one"))
         notifier.publish(event(.push, repository: "two"))
         let attempts = await transport.waitFor(5, at: "flaky")
+        try #require(attempts.count == 5)
         // one fails three times, then succeeds; two follows at once.
         #expect(try repositories(in: attempts) == ["one", "one", "one", "one", "two"])
         // Below the threshold the retry is immediate; from the second failure on it waits the backoff.
-        #expect(attempts[1].at - attempts[0].at < .milliseconds(250))
-        #expect(attempts[2].at - attempts[1].at >= .milliseconds(300))
-        #expect(attempts[3].at - attempts[2].at >= .milliseconds(300))
-        #expect(attempts[4].at - attempts[3].at < .milliseconds(250))
+        #expect(attempts[1].at - attempts[0].at < .milliseconds(800))
+        #expect(attempts[2].at - attempts[1].at >= .seconds(1))
+        #expect(attempts[3].at - attempts[2].at >= .seconds(1))
+        #expect(attempts[4].at - attempts[3].at < .milliseconds(800))
         running.cancel()
         await running.value
     }
@@ -115,12 +117,12 @@ final class FakeTransport: EventTransport {
         let notifier = Notifier(configuration: configuration, source: Self.source, transport: transport, logger: Logger(label: "test"))
         let running = Task { await notifier.run() }
         notifier.publish(event(.push, repository: "r0"))
-        #expect(await transport.waitFor(1, at: "hang").count == 1)
+        try #require(await transport.waitFor(1, at: "hang").count == 1)
         let started = ContinuousClock.now
         for index in 1..<50 { notifier.publish(event(.push, repository: "r\(index)")) }
         #expect(ContinuousClock.now - started < .seconds(1))
         let live = await transport.waitFor(50, at: "live")
-        #expect(live.count == 50)
+        try #require(live.count == 50)
         // The hanging endpoint holds one event in flight and two waiting; the rest were dropped.
         #expect(transport.recorded("hang").count == 1)
         #expect(notifier.dropped == 47)
