@@ -38,7 +38,8 @@ import Testing
         try? await Task.sleep(for: .milliseconds(100))
         running.cancel()
         await running.value
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // Well short of the jobs' 60 s (the bound is loose: other suites may hold the test pool's threads).
+        #expect(ContinuousClock.now - started < .seconds(45))
         #expect(Set(log.all) == ["cleaned 0", "cleaned 1", "cleaned 2"])
         #expect(!background.submit { log.add("late") })
     }
