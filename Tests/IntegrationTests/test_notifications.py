@@ -102,6 +102,13 @@ def test_push_pull_and_delete_events_reach_the_endpoint(wharf_factory, tmp_path,
     assert blob_pulls[0]["target"]["size"] == len(image.blobs[layer])
     assert blob_pulls[0]["target"]["mediaType"] == BLOB_MEDIA_TYPE
 
+    # A cross-repository mount names the repository the blob came from.
+    mounted = client.post(f"/v2/other/app/blobs/uploads/?mount={layer}&from=team/app", headers={"Content-Length": "0"})
+    assert mounted.status_code == 201
+    mounts = listener.wait_for(is_event("mount", "other/app", layer))
+    assert len(mounts) == 1 and mounts[0]["target"]["fromRepository"] == "team/app"
+    assert mounts[0]["target"]["size"] == len(image.blobs[layer])
+
     # Deletes: the manifest by digest.
     assert client.delete(f"/v2/team/app/manifests/{image.digest}").status_code == 202
     deleted = listener.wait_for(lambda e: e["action"] == "delete" and e["target"].get("digest") == image.digest)
