@@ -54,7 +54,7 @@ public struct HTTPServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(FileRegionCloser())
                     let flushes = ResponseFlushes()
                     try channel.pipeline.syncOperations.addHandler(flushes)
-                    return (try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel), flushes)
+                    return AcceptedConnection(channel: try NIOAsyncChannel(wrappingChannelSynchronously: channel), flushes: flushes)
                 }
             }
         onBound(server.channel.localAddress?.port ?? port)
@@ -66,8 +66,8 @@ public struct HTTPServer: Sendable {
                 try await withTaskCancellationHandler {
                     try await server.executeThenClose { connections in
                         try await withThrowingDiscardingTaskGroup { group in
-                            for try await (connection, flushes) in connections {
-                                group.addTask { await serve(connection, flushes: flushes, tracker: tracker) }
+                            for try await accepted in connections {
+                                group.addTask { await serve(accepted.take(), flushes: accepted.flushes, tracker: tracker) }
                             }
                         }
                     }
