@@ -48,11 +48,16 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        // Registry events (Distribution's notifications format) queued per endpoint and POSTed in the background.
+        .target(
+            name: "Notifications",
+            dependencies: ["OCI", "HTTPClient", .product(name: "Logging", package: "swift-log")]
+        ),
         // The HTTP server (SwiftNIO), routing, configuration and wiring.
         .target(
             name: "Server",
             dependencies: [
-                "OCI", "Storage", "Mirror", "CDN", "CCrypt",
+                "OCI", "Storage", "Mirror", "CDN", "CCrypt", "Notifications",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -101,10 +106,11 @@ let package = Package(
             name: "MirrorTests",
             dependencies: ["Mirror", "Storage", "OCI", "HTTPClient", .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
+        .testTarget(name: "NotificationsTests", dependencies: ["Notifications", "OCI"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "OCI", "Mirror", .product(name: "NIOCore", package: "swift-nio"),
+                "Server", "OCI", "Mirror", "Notifications", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

@@ -75,6 +75,15 @@ final class CurlTransfer {
         if r.method == .head {
             try check(CCurlShim_easy_setopt_long(easy, CURLOPT_NOBODY, 1), "CURLOPT_NOBODY")
         }
+        if r.method == .post {
+            // Length first: libcurl copies exactly that many bytes, so binary bodies survive.
+            let body = r.body ?? []
+            try check(CCurlShim_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count)), "CURLOPT_POSTFIELDSIZE_LARGE")
+            let code = body.isEmpty
+                ? CCurlShim_easy_setopt_string(easy, CURLOPT_COPYPOSTFIELDS, "")
+                : body.withUnsafeBytes { CCurlShim_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress)) }
+            try check(code, "CURLOPT_COPYPOSTFIELDS")
+        }
         if let range = r.range {
             let spec = "\(range.lowerBound)-" + (range.upperBound.map { String($0) } ?? "")
             try check(CCurlShim_easy_setopt_string(easy, CURLOPT_RANGE, spec), "CURLOPT_RANGE")
@@ -108,6 +117,10 @@ final class CurlTransfer {
         var list: UnsafeMutablePointer<curl_slist>? = nil
         for field in r.headers {
             list = curl_slist_append(list, "\(field.name): \(field.value)")
+        }
+        if r.method == .post {
+            // No `Expect: 100-continue` round trip: the body is small and already in memory.
+            list = curl_slist_append(list, "Expect:")
         }
         headerList = list
         if let list {
@@ -218,7 +231,10 @@ final class CurlTransfer {
             // Credentials belong to the host they were meant for (curl's CURLOPT_UNRESTRICTED_AUTH=0 rule).
             request.headers.remove("Authorization")
         }
-        if status == 303 { request.method = request.method == .head ? .head : .get }
+        if status == 303 || (request.method == .post && (status == 301 || status == 302)) {
+            request.method = request.method == .head ? .head : .get
+            request.body = nil
+        }
         request.url = target
         return true
     }

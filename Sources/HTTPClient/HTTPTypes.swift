@@ -76,12 +76,16 @@ public struct HTTPTimeouts: Sendable, Equatable {
 /// One HTTP request. Redirects are followed by the client itself, which drops `Authorization`
 /// when a redirect leaves the original host (scheme, host or port change).
 public struct HTTPRequest: Sendable {
-    public enum Method: String, Sendable { case get = "GET", head = "HEAD" }
+    public enum Method: String, Sendable { case get = "GET", head = "HEAD", post = "POST" }
 
     public var method: Method
     /// Absolute `http://` or `https://` URL.
     public var url: String
     public var headers: HTTPHeaders
+    /// The body of a POST, sent as is with `Content-Length` (libcurl copies it). Small bodies
+    /// only (a webhook's JSON): it is held in memory. A 301, 302 or 303 turns the POST into a
+    /// GET without a body, as browsers and curl do; 307 and 308 send it again.
+    public var body: [UInt8]?
     /// Byte range, inclusive; `upperBound` nil means "to the end". Sent as `Range: bytes=a-b`.
     public var range: (lowerBound: Int64, upperBound: Int64?)?
     public var followRedirects: Bool = true
@@ -89,10 +93,11 @@ public struct HTTPRequest: Sendable {
     public var tls: TLSOptions = .default
     public var timeouts: HTTPTimeouts = HTTPTimeouts()
 
-    public init(_ method: Method = .get, url: String, headers: HTTPHeaders = HTTPHeaders()) {
+    public init(_ method: Method = .get, url: String, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8]? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
+        self.body = body
     }
 }
 

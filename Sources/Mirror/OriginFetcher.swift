@@ -15,12 +15,15 @@ public final class OriginFetcher: Sendable {
     let logger: Logger
     let metrics: MirrorMetrics
     private let fills: FillTable
+    private let background: BackgroundTasks
 
     /// - Parameter metrics: defaults to the process's metrics backend; the origin is registry `origin`.
-    public init(origin: String, store: ContentStore, certsDirectory: String?, logger: Logger, metrics: MirrorMetrics? = nil) throws {
+    public init(origin: String, store: ContentStore, certsDirectory: String?, background: BackgroundTasks, logger: Logger,
+                metrics: MirrorMetrics? = nil) throws {
         self.origin = origin.hasSuffix("/") ? String(origin.dropLast()) : origin
         self.metrics = metrics ?? MirrorMetrics(registries: ["origin"])
         self.store = store
+        self.background = background
         self.fills = FillTable(store: store)
         self.http = try HTTPClient(configuration: .init(certsDirectory: certsDirectory))
         self.logger = logger
@@ -30,19 +33,23 @@ public final class OriginFetcher: Sendable {
 
     /// The running fill of `digest`, or a new one fetching `requestTarget` (path and signed query) from the origin.
     /// - Returns: the fill, and whether another request had started it.
-    public func fill(_ digest: Digest, requestTarget: String) throws(RegistryError) -> (BlobFill, joined: Bool) {
+    public func fill(_ digest: Digest, requestTarget: String) async throws(RegistryError) -> (BlobFill, joined: Bool) {
         let (fill, isNew) = try fills.startOrJoin(digest, route: nil)
-        if isNew {
-            let url = origin + requestTarget
-            Task.detached { [self] in
-                metrics.fillStarted()
-                let started = ContinuousClock.now
-                let outcome = await fetch(fill, url: url)
-                let committed = if case .committed = outcome { true } else { false }
-                metrics.fillEnded(committed: committed, bytes: fill.bytesWritten, duration: .now - started)
-                fills.remove(fill)
-                fill.finish(outcome)
-            }
+        let url = origin + requestTarget
+        if isNew, !background.submit({ [self] in
+            metrics.fillStarted()
+            let started = ContinuousClock.now
+            let outcome = await fetch(fill, url: url)
+            let committed = if case .committed = outcome { true } else { false }
+            metrics.fillEnded(committed: committed, bytes: fill.bytesWritten, duration: .now - started)
+            fills.remove(fill)
+            fill.finish(outcome)
+        }) {
+            let error = RegistryError(.unavailable, "the registry is shutting down; try again", status: 503)
+            fills.remove(fill)
+            try? await store.driver.delete(fill.staging.path)
+            fill.finish(.failed(error))
+            throw error
         }
         return (fill, !isNew)
     }

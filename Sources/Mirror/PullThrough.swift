@@ -19,6 +19,8 @@ public final class PullThrough: Sendable {
     let clients: UpstreamClients
     let logger: Logger
     let metrics: MirrorMetrics
+    /// Runs the fills: owned by the server's task tree, so shutdown can wait for them or cancel them.
+    private let background: BackgroundTasks
     private let fills: FillTable
     private let fillSlots: AsyncSlots
     private let confirmed = BoundedCache<ScopeKey, ContinuousClock.Instant>(capacity: 1 << 18)
@@ -26,8 +28,10 @@ public final class PullThrough: Sendable {
     private let manifestFlights = SingleFlight<ManifestKey, StoredManifest>()
 
     /// - Parameter metrics: defaults to the process's metrics backend (a no-op until one is bootstrapped).
-    public init(configuration: MirrorConfiguration, store: ContentStore, logger: Logger, metrics: MirrorMetrics? = nil) throws {
+    public init(configuration: MirrorConfiguration, store: ContentStore, background: BackgroundTasks, logger: Logger,
+                metrics: MirrorMetrics? = nil) throws {
         self.configuration = configuration
+        self.background = background
         self.metrics = metrics ?? MirrorMetrics(configuration: configuration)
         self.router = MirrorRouter(configuration: configuration)
         self.store = store
@@ -77,7 +81,7 @@ public final class PullThrough: Sendable {
         } catch {
             throw RegistryError(.unknown, "storage failed: \(error)")
         }
-        let (fill, isNew) = try startOrJoinFill(digest, route: route)
+        let (fill, isNew) = try await startOrJoinFill(digest, route: route)
         if !isNew && fill.route != route {
             try await confirm(digest, route: route)
         }
@@ -119,11 +123,15 @@ public final class PullThrough: Sendable {
         confirmed.insert(.now + configuration.blobRepositoryTTL, for: ScopeKey(route: route, digest: digest))
     }
 
-    private func startOrJoinFill(_ digest: Digest, route: MirrorRoute) throws(RegistryError) -> (BlobFill, Bool) {
+    private func startOrJoinFill(_ digest: Digest, route: MirrorRoute) async throws(RegistryError) -> (BlobFill, Bool) {
         let (fill, isNew) = try fills.startOrJoin(digest, route: route)
-        if isNew {
-            // Detached from the request: the fill completes even if every client hangs up.
-            Task.detached { [self] in await run(fill, route: route) }
+        // Run apart from the request: the fill completes even if every client hangs up.
+        if isNew, !background.submit({ [self] in await run(fill, route: route) }) {
+            let error = RegistryError(.unavailable, "the registry is shutting down; try again", status: 503)
+            fills.remove(fill)
+            await discard(fill)
+            fill.finish(.failed(error))
+            throw error
         }
         return (fill, isNew)
     }
@@ -161,6 +169,13 @@ public final class PullThrough: Sendable {
                 verified = result.status == 200
                 break
             } catch {
+                if Task.isCancelled {
+                    // Shutdown's deadline passed: nothing half-written stays behind.
+                    logger.info("blob fill cancelled by shutdown", metadata: ["oci.digest": "\(fill.digest)", "upstream": "\(route)",
+                                                                            "bytes": "\(fill.bytesWritten)"])
+                    await discard(fill)
+                    return .failed(RegistryError(.unavailable, "the registry is shutting down; try again", status: 503))
+                }
                 attempt += 1
                 guard error.isTransient, attempt < configuration.resumeAttempts else {
                     logger.warning("blob fill failed", metadata: ["oci.digest": "\(fill.digest)", "upstream": "\(route)", "error": "\(error)"])

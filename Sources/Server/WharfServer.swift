@@ -1,6 +1,8 @@
 import CDN
+import Foundation
 import Logging
 import Mirror
+import Notifications
 import ServiceLifecycle
 import UnixSignals
 import Storage
@@ -30,10 +32,12 @@ public struct WharfServer: Service {
         settings.readOnly = configuration.storage.readOnly
         settings.catalogMaxEntries = configuration.catalogMaxEntries
         let store = ContentStore(driver: driver)
+        // Blob fills run here, apart from the requests that start them, so a shutdown can wait for them.
+        let background = BackgroundTasks()
         var mirror: PullThrough?
         if let mirrorConfiguration = configuration.mirrorConfiguration {
             try await store.removeStaleStagingFiles()
-            mirror = try PullThrough(configuration: mirrorConfiguration, store: store, logger: logger)
+            mirror = try PullThrough(configuration: mirrorConfiguration, store: store, background: background, logger: logger)
             logger.info("mirroring", metadata: [
                 "default": "\(mirrorConfiguration.defaultRegistry ?? "none")",
                 "upstreams": "\(mirrorConfiguration.upstreams.map(\.registry))",
@@ -43,13 +47,10 @@ public struct WharfServer: Service {
         defer { mirror?.shutdown() }
         settings.redirectDisabled = configuration.storage.redirectDisabled
         let serverMetrics = metricsExporter.map { _ in ServerMetrics() }
-        var cdn = try await makeCDNSettings(store: store)
+        var cdn = try await makeCDNSettings(store: store, background: background)
         cdn.metrics = serverMetrics
         defer { cdn.originFetcher?.shutdown() }
         let access = try makeAccessControl()
-        let registryHandler = RegistryHandler(store: store, settings: settings, mirror: mirror, cdn: cdn, access: access, logger: logger)
-        // The metrics endpoint sits in front: its own secret, never client auth or limits.
-        let handler = MetricsEndpoint(inner: registryHandler, exporter: metricsExporter)
         let limits = RequestLimits(read: configuration.openshift.requests.read, write: configuration.openshift.requests.write)
         if !limits.isUnlimited {
             logger.info("request limits", metadata: [
@@ -61,27 +62,82 @@ public struct WharfServer: Service {
         } else {
             nil
         }
+        let notifier = try makeNotifier()
+        defer { notifier?.shutdown() }
+        let events = notifier.map { RegistryEvents(notifier: $0, scheme: tls == nil ? "http" : "https") }
+        let registryHandler = RegistryHandler(store: store, settings: settings, mirror: mirror, cdn: cdn, access: access,
+                                              events: events, logger: logger)
+        // The metrics endpoint sits in front: its own secret, never client auth or limits.
+        let handler = MetricsEndpoint(inner: registryHandler, exporter: metricsExporter)
         let server = HTTPServer(host: configuration.http.host, port: configuration.http.port, handler: handler,
                                 extraHeaders: configuration.http.headers, accessLog: !configuration.log.accessLogDisabled,
                                 tls: tls, limits: limits, metrics: serverMetrics, logger: logger)
         logger.info("serving", metadata: ["storage": "\(configuration.storage.rootDirectory)"])
         do {
-            try await cancelWhenGracefulShutdown {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await server.run() }
-                    if let tls {
-                        group.addTask { await reloadOnHangUp(tls) }
-                        group.addTask { await reloadOnFileChange(tls) }
-                    }
-                    // The server ends only by cancellation or failure; then the reloader goes too.
-                    try await group.next()
-                    group.cancelAll()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                if let notifier { group.addTask { await notifier.run() } }
+                if let tls {
+                    group.addTask { await reloadOnHangUp(tls) }
+                    group.addTask { await reloadOnFileChange(tls) }
                 }
+                try await serveAndDrain(server, background: background)
+                // Events of the last requests get a short chance to reach their endpoints.
+                if let notifier { await notifier.flush(within: Self.notificationFlushTime) }
+                group.cancelAll()
             }
         } catch is CancellationError {
-            // Graceful shutdown (SIGTERM/SIGINT) cancels the server: a normal exit.
+            // Cancelled from outside: a normal exit too.
         }
         logger.info("stopped")
+    }
+
+    /// How long queued notification events may take to go out after the drain.
+    static let notificationFlushTime: Duration = .seconds(3)
+
+    /// Serves until a graceful shutdown (SIGTERM, SIGINT), then drains: no new connections,
+    /// while requests under way and blob fills may finish for `http.draintimeout`; whatever is
+    /// still running then is cancelled (a cancelled fill deletes its staging file). Returns once
+    /// everything has ended.
+    private func serveAndDrain(_ server: HTTPServer, background: BackgroundTasks) async throws {
+        let drainTimeout = configuration.http.drainTimeout
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await withThrowingDiscardingTaskGroup { work in
+                    work.addTask { await background.run() }
+                    // Returns once a graceful shutdown has drained the connections.
+                    try await server.run()
+                    // No request can start a fill now; wait for those still running.
+                    background.finish()
+                }
+                return true
+            }
+            group.addTask {
+                try await gracefulShutdown()
+                try await Task.sleep(for: drainTimeout)
+                return false
+            }
+            let drained = try await group.next() ?? true
+            group.cancelAll()
+            if !drained {
+                logger.warning("drain timeout passed; cancelling the requests and blob fills still running",
+                               metadata: ["http.draintimeout": "\(drainTimeout)"])
+            }
+        }
+    }
+
+    /// The notification endpoints' sender, or nil when none are configured.
+    private func makeNotifier() throws -> Notifier? {
+        let notifications = configuration.notifications
+        guard !notifications.endpoints.isEmpty else { return nil }
+        let source = Event.SourceRecord(addr: "\(ProcessInfo.processInfo.hostName):\(configuration.http.port)",
+                                        instanceID: UUID().uuidString.lowercased())
+        for endpoint in notifications.endpoints {
+            logger.info("notifications endpoint", metadata: [
+                "endpoint": "\(endpoint.name)", "url": "\(endpoint.url)", "timeout": "\(endpoint.timeout)",
+                "threshold": "\(endpoint.threshold)", "backoff": "\(endpoint.backoff)",
+            ])
+        }
+        return try Notifier(configuration: notifications, source: source, logger: logger)
     }
 
     /// SIGHUP reloads the certificate and key (after a renewal); a bad pair keeps the old one.
@@ -130,7 +186,7 @@ public struct WharfServer: Service {
     }
 
     /// The CDN roles this configuration gives: origin (redirects), edge (verifies), or both.
-    private func makeCDNSettings(store: ContentStore) async throws -> CDNSettings {
+    private func makeCDNSettings(store: ContentStore, background: BackgroundTasks) async throws -> CDNSettings {
         var cdn = CDNSettings()
         if let cloudFront = configuration.cloudFront {
             let redirector = try BlobRedirector(configuration: cloudFront)
@@ -146,7 +202,7 @@ public struct WharfServer: Service {
             cdn.signedBaseURL = edge.baseURL
             try await store.removeStaleStagingFiles()
             cdn.originFetcher = try OriginFetcher(origin: edge.origin, store: store, certsDirectory: configuration.mirrorConfiguration?.certsDirectory,
-                                                  logger: logger)
+                                                  background: background, logger: logger)
             logger.info("serving as a CDN edge", metadata: ["cdn.origin": "\(edge.origin)"])
         }
         return cdn

@@ -85,6 +85,43 @@ struct HTTPClientTests {
         server.stop()
     }
 
+    @Test func postSendsItsBodyByteExactWithItsHeaders() async throws {
+        struct Echo: Decodable {
+            var method: String
+            var headers: [String: String]
+            var body: String
+        }
+        // Binary, with NUL bytes, and larger than curl's `Expect: 100-continue` threshold.
+        let body = (0..<(2 * 1024 * 1024 + 3)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        var request = HTTPRequest(.post, url: base + "/echo", body: body)
+        request.headers.set("Content-Type", "application/vnd.docker.distribution.events.v1+json")
+        request.headers.add("X-Token", "secret")
+        let response = try await client.execute(request)
+        #expect(response.status == 200)
+        let echo = try JSONDecoder().decode(Echo.self, from: Data(response.body))
+        #expect(echo.method == "POST")
+        #expect(echo.headers["Content-Type"] == "application/vnd.docker.distribution.events.v1+json")
+        #expect(echo.headers["X-Token"] == "secret")
+        #expect(echo.headers["Content-Length"] == String(body.count))
+        #expect(echo.headers["Expect"] == nil)
+        #expect(Data(base64Encoded: echo.body) == Data(body))
+
+        // An empty body is a POST with Content-Length: 0.
+        let empty = try await client.execute(HTTPRequest(.post, url: base + "/echo", body: []))
+        let emptyEcho = try JSONDecoder().decode(Echo.self, from: Data(empty.body))
+        #expect(emptyEcho.method == "POST" && emptyEcho.headers["Content-Length"] == "0" && emptyEcho.body.isEmpty)
+
+        // 307 sends the POST again with its body; 303 turns it into a GET without one.
+        let kept = try await client.execute(HTTPRequest(.post, url: base + "/redirect?to=/echo&code=307", body: Array("hi".utf8)))
+        let keptEcho = try JSONDecoder().decode(Echo.self, from: Data(kept.body))
+        #expect(keptEcho.method == "POST" && Data(base64Encoded: keptEcho.body) == Data("hi".utf8))
+        let seeOther = try await client.execute(HTTPRequest(.post, url: base + "/redirect?to=/headers&code=303", body: Array("hi".utf8)))
+        let seeOtherHeaders = try JSONSerialization.jsonObject(with: Data(seeOther.body)) as? [String: String]
+        #expect(seeOther.status == 200 && seeOtherHeaders?["Content-Length"] == nil)
+        client.shutdown()
+        server.stop()
+    }
+
     @Test(arguments: [HTTPClient.HashPlacement.pipelined, .loopThread])
     func fileSinkWritesAndHashes(placement: HTTPClient.HashPlacement) async throws {
         let dir = TemporaryDirectory()

@@ -1,6 +1,7 @@
 import CDN
 import Logging
 import Mirror
+import Notifications
 
 /// Wharf's configuration: Distribution's `config.yml` shape, with OpenShift's
 /// `middleware.repository` options, read from YAML plus `REGISTRY_*` overrides.
@@ -18,6 +19,8 @@ public struct Configuration: Sendable {
     public var cdnEdge: CDNEdgeConfiguration?
     /// `auth`: htpasswd users, Wharf's token endpoint and access rules; nil for an open registry.
     public var auth: AuthSettings?
+    /// `notifications`: endpoints that receive registry events.
+    public var notifications = NotificationsConfiguration()
     /// The most repositories one catalog page may hold (`catalog.maxentries`).
     public var catalogMaxEntries = 1000
     /// OpenShift's `openshift` section: metrics and request limits.
@@ -105,8 +108,8 @@ extension Configuration {
 
     init(_ root: ConfigNode) throws {
         try root.expectKeys(
-            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn", "openshift", "auth"],
-            ignored: ["notifications", "health", "redis", "reporting", "validation", "compatibility",
+            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn", "openshift", "auth", "notifications"],
+            ignored: ["health", "redis", "reporting", "validation", "compatibility",
                       "loglevel", "tags", "policy"])
         guard let version = try root.string("version") else { throw ConfigurationError("version: required (use 0.1)") }
         guard version == "0.1" else { throw ConfigurationError("version: \"\(version)\" is not supported (use 0.1)") }
@@ -129,6 +132,7 @@ extension Configuration {
         if let cdn = root.child("cdn") { try readCDN(cdn) }
         if let openshift = root.child("openshift") { try readOpenShift(openshift) }
         if let auth = root.child("auth") { self.auth = try AuthSettings.read(auth) }
+        if let notifications = root.child("notifications") { try readNotifications(notifications) }
         let catalog = try root.section("catalog")
         try catalog.expectKeys(["maxentries"])
         catalogMaxEntries = try catalog.int("maxentries", range: 1...100_000) ?? catalogMaxEntries

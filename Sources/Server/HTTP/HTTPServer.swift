@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import ServiceLifecycle
 
 /// Handles one request; gets the body as a stream and must not keep it past returning.
 public protocol HTTPHandler: Sendable {
@@ -39,7 +40,10 @@ public struct HTTPServer: Sendable {
         self.logger = logger
     }
 
-    /// Binds and serves until the task is cancelled.
+    /// Binds and serves until the task is cancelled, or until a graceful shutdown has drained it:
+    /// then no connection is accepted any more, requests under way finish (each connection
+    /// closes after its response), and this returns once the last connection has closed.
+    /// Cancellation closes every connection at once.
     /// - Parameter onBound: called with the bound port (useful with port 0).
     public func run(onBound: @Sendable (Int) -> Void = { _ in }) async throws {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -47,50 +51,62 @@ public struct HTTPServer: Sendable {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
-            .bind(host: host, port: port) { [tls, limits] channel in
+            .bind(host: host, port: port) { [tls] channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.current))
                     }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(FileRegionCloser())
-                    // Only a limiter needs to know when a body is out: no cost without one.
-                    let writes = limits == nil ? nil : ResponseWrites()
-                    if let writes { try channel.pipeline.syncOperations.addHandler(ResponseWriteTracker(writes: writes)) }
-                    let async = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
-                    return Connection(channel: async, writes: writes)
+                    // Knows when each response has left the channel: for draining, and for the limiter's slots.
+                    let flushes = ResponseFlushes()
+                    try channel.pipeline.syncOperations.addHandler(flushes)
+                    return AcceptedConnection(channel: try NIOAsyncChannel(wrappingChannelSynchronously: channel), flushes: flushes)
                 }
             }
         onBound(server.channel.localAddress?.port ?? port)
         logger.info("listening", metadata: ["address": "\(host):\(server.channel.localAddress?.port ?? port)",
                                             "tls": "\(tls != nil)"])
-        try await withTaskCancellationHandler {
-            try await server.executeThenClose { connections in
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in connections {
-                        group.addTask { await serve(connection.channel, writes: connection.writes) }
+        let tracker = ConnectionTracker()
+        do {
+            try await withGracefulShutdownHandler {
+                try await withTaskCancellationHandler {
+                    try await server.executeThenClose { connections in
+                        try await withThrowingDiscardingTaskGroup { group in
+                            for try await accepted in connections {
+                                group.addTask { await serve(accepted.take(), flushes: accepted.flushes, tracker: tracker) }
+                            }
+                        }
                     }
+                } onCancel: {
+                    server.channel.close(promise: nil)
+                    tracker.closeAll()
                 }
+            } onGracefulShutdown: { [logger] in
+                logger.info("draining: no new connections; requests under way may finish")
+                server.channel.close(promise: nil)
+                tracker.drain()
             }
-        } onCancel: {
-            server.channel.close(promise: nil)
+        } catch where tracker.isDraining {
+            // The listening socket was closed under the accept loop on purpose.
         }
     }
 
-    /// One accepted connection.
-    private struct Connection: Sendable {
-        let channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
-        /// Set when requests are limited.
-        let writes: ResponseWrites?
-    }
-
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, writes: ResponseWrites?) async {
+    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, flushes: ResponseFlushes,
+                       tracker: ConnectionTracker) async {
+        let channel = connection.channel
+        guard tracker.register(channel, flushes: flushes) else {
+            // Accepted just as the drain began: closed unserved.
+            try? await connection.executeThenClose { _, _ in }
+            return
+        }
+        defer { tracker.remove(channel) }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let body = RequestBody(iterator: inbound.makeAsyncIterator())
-                var responses = 0
                 let remoteAddress = connection.channel.remoteAddress?.ipAddress
                 while let head = try await body.nextHead() {
+                    tracker.requestStarted(on: channel)
                     let request = HTTPRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: remoteAddress)
                     let started = ContinuousClock.now
                     let route = limits != nil || metrics != nil ? RequestRoute(path: request.path) : .other
@@ -119,14 +135,16 @@ public struct HTTPServer: Sendable {
                         let drained = (try? await body.drain(limit: 1 << 20)) ?? false
                         keepAlive = keepAlive && drained
                     }
+                    // While draining, every response is its connection's last.
+                    keepAlive = keepAlive && !tracker.isDraining
                     response.headers.replaceOrAdd(name: "Docker-Distribution-API-Version", value: "registry/2.0")
                     for (name, value) in extraHeaders { response.headers.add(name: name, value: value) }
                     if !keepAlive { response.headers.replaceOrAdd(name: "Connection", value: "close") }
+                    flushes.willWrite()
                     do {
                         try await write(response, version: head.version, to: outbound)
-                        responses += 1
                         if holdsSlot {
-                            await writes?.waitUntilWritten(responses)
+                            await flushes.waitUntilWritten()
                             limiter?.release()
                         }
                         metrics?.record(route: route, method: request.method, response: response, duration: .now - started, completed: true)
@@ -137,7 +155,11 @@ public struct HTTPServer: Sendable {
                         log(request, response, since: started, completed: false)
                         throw error
                     }
-                    if !keepAlive { break }
+                    if tracker.requestEnded(on: channel) || !keepAlive {
+                        // Closing with a body still queued would cut it short.
+                        await flushes.waitUntilWritten()
+                        break
+                    }
                 }
             }
         } catch {

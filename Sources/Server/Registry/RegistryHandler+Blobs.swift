@@ -8,11 +8,15 @@ extension RegistryHandler {
         let route = try mirrorRoute(name, request)
         let repository = route?.localRepository ?? name
         // A digest is not a password: the repository must reference the blob.
+        let response: HTTPResponse
         if try await store.isLinked(digest, in: repository), let size = try await store.blobSize(digest) {
-            return try await serveStoredBlob(digest, size: size, request: request)
+            response = try await serveStoredBlob(digest, size: size, request: request)
+        } else {
+            guard let route else { throw blobUnknown(digest, name) }
+            response = try await getMirroredBlob(digest, route: route, request: request)
         }
-        guard let route else { throw blobUnknown(digest, name) }
-        return try await getMirroredBlob(digest, route: route, request: request)
+        notifyBlobPull(digest, in: name, response: response, request: request)
+        return response
     }
 
     func blobUnknown(_ digest: Digest, _ name: RepositoryName) -> RegistryError {
@@ -92,9 +96,10 @@ extension RegistryHandler {
         return buffer
     }
 
-    func deleteBlob(_ name: RepositoryName, digest: Digest) async throws -> HTTPResponse {
+    func deleteBlob(_ name: RepositoryName, digest: Digest, request: HTTPRequest) async throws -> HTTPResponse {
         try requireDeleteEnabled()
         guard try await store.unlink(digest, from: name) else { throw blobUnknown(digest, name) }
+        notifyDelete(in: name, digest: digest, request: request)
         return HTTPResponse(status: .accepted, headers: ["Docker-Content-Digest": digest.description])
     }
 }

@@ -75,7 +75,7 @@ extension RegistryHandler {
         guard let fetcher = cdn.originFetcher else {
             throw RegistryError(.blobUnknown, "blob \(digest) is not stored here", detailJSON: #"{"digest":"\#(digest)"}"#)
         }
-        let (fill, joined) = try fetcher.fill(digest, requestTarget: request.uri)
+        let (fill, joined) = try await fetcher.fill(digest, requestTarget: request.uri)
         var response = try await serveFilling(fill, request: request)
         response.cacheResult = joined ? .join : .miss
         return response

@@ -27,6 +27,9 @@ extension RegistryHandler {
         }
         response.cacheResult = cacheResult
         response.upstream = route?.registry
+        if request.method == .GET && response.status == .ok {
+            notifyManifest(.pull, stored, in: name, reference: reference, request: request)
+        }
         return response
     }
 
@@ -115,6 +118,7 @@ extension RegistryHandler {
             "Docker-Content-Digest": stored.digest.description,
         ]
         if let subject = manifest.subject { headers.add(name: "OCI-Subject", value: subject.digest) }
+        notifyManifest(.push, stored, in: name, reference: reference, request: request)
         return HTTPResponse(status: .created, headers: headers)
     }
 
@@ -122,13 +126,15 @@ extension RegistryHandler {
         RegistryError(.manifestTooLarge, "manifest is larger than the \(Manifest.maximumSize)-byte limit")
     }
 
-    func deleteManifest(_ name: RepositoryName, reference: ManifestReference) async throws -> HTTPResponse {
+    func deleteManifest(_ name: RepositoryName, reference: ManifestReference, request: HTTPRequest) async throws -> HTTPResponse {
         try requireDeleteEnabled()
         switch reference {
         case .tag(let tag):
             guard try await store.deleteTag(tag, in: name) else { throw manifestUnknown(reference, name) }
+            notifyDelete(in: name, tag: tag, request: request)
         case .digest(let digest):
             guard try await store.deleteManifest(digest, in: name) else { throw manifestUnknown(reference, name) }
+            notifyDelete(in: name, digest: digest, request: request)
         }
         return HTTPResponse(status: .accepted)
     }

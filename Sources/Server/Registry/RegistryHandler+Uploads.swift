@@ -11,8 +11,9 @@ extension RegistryHandler {
             let digest = try parseDigest(mount)
             // Only from a repository that references the blob: never by digest alone.
             if let fromText = request.queryValue("from"), let from = RepositoryName(fromText),
-               try await store.isLinked(digest, in: from), try await store.blobSize(digest) != nil {
+               try await store.isLinked(digest, in: from), let size = try await store.blobSize(digest) {
                 try await store.link(digest, into: name)
+                notifyBlob(.mount, digest, size: size, in: name, from: from, request: request)
                 return HTTPResponse(status: .created, headers: [
                     "Location": "/v2/\(name)/blobs/\(digest)",
                     "Docker-Content-Digest": digest.description,
@@ -23,7 +24,8 @@ extension RegistryHandler {
             let id = try await store.startUpload(in: name)
             do {
                 try await append(body, to: try await store.appendToUpload(id, in: name, start: 0))
-                _ = try await store.completeUpload(id, in: name, digest: digest)
+                let size = try await store.completeUpload(id, in: name, digest: digest)
+                notifyBlob(.push, digest, size: size, in: name, request: request)
             } catch {
                 _ = try? await store.cancelUpload(id, in: name)
                 throw error
@@ -58,7 +60,8 @@ extension RegistryHandler {
         if range != nil || (request.contentLength ?? 0) > 0 || request.headers["transfer-encoding"].contains("chunked") {
             try await append(body, to: try await store.appendToUpload(id, in: name, start: range?.start))
         }
-        _ = try await store.completeUpload(id, in: name, digest: digest)
+        let size = try await store.completeUpload(id, in: name, digest: digest)
+        notifyBlob(.push, digest, size: size, in: name, request: request)
         return HTTPResponse(status: .created, headers: [
             "Location": "/v2/\(name)/blobs/\(digest)",
             "Docker-Content-Digest": digest.description,

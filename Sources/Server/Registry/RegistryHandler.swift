@@ -26,17 +26,20 @@ public struct RegistryHandler: HTTPHandler {
     let cdn: CDNSettings
     /// Client authentication and roles (`auth:`); nil for an open registry.
     let access: AccessControl?
+    /// Registry events for `notifications` endpoints; nil when none are configured.
+    let events: RegistryEvents?
     let logger: Logger
     /// Bytes of small blobs, so hot small GETs never open a file.
     let smallBlobs = BoundedCache<Digest, ByteBuffer>(capacity: 64 << 20)
 
     public init(store: ContentStore, settings: Settings, mirror: PullThrough? = nil, cdn: CDNSettings = CDNSettings(),
-                access: AccessControl? = nil, logger: Logger = Logger(label: "wharf")) {
+                access: AccessControl? = nil, events: RegistryEvents? = nil, logger: Logger = Logger(label: "wharf")) {
         self.store = store
         self.settings = settings
         self.mirror = mirror
         self.cdn = cdn
         self.access = access
+        self.events = events
         self.logger = logger
     }
 
@@ -105,11 +108,11 @@ public struct RegistryHandler: HTTPHandler {
         case (.manifest(let name, let reference), .PUT):
             return try await putManifest(name, reference: try parseReference(reference), request: request, body: body)
         case (.manifest(let name, let reference), .DELETE):
-            return try await deleteManifest(name, reference: try parseReference(reference))
+            return try await deleteManifest(name, reference: try parseReference(reference), request: request)
         case (.blob(let name, let digest), .GET), (.blob(let name, let digest), .HEAD):
             return try await getBlob(name, digest: try parseDigest(digest), request: request)
         case (.blob(let name, let digest), .DELETE):
-            return try await deleteBlob(name, digest: try parseDigest(digest))
+            return try await deleteBlob(name, digest: try parseDigest(digest), request: request)
         case (.uploads(let name), .POST):
             return try await startUpload(name, request: request, body: body)
         case (.upload(let name, let id), .GET):

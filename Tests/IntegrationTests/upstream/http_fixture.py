@@ -4,14 +4,16 @@
 usage: http_fixture.py   -- prints {"port": N} and serves until standard input closes.
   GET /bytes/N          N bytes of the pattern byte[i] = i % 251, honouring Range; sent in 64 KiB writes
   GET /headers          the request's headers as a JSON object
-  GET /redirect?to=URL  307 to URL
+  GET /redirect?to=URL  307 to URL (`&code=N` for another redirect status)
+  POST /echo            the request as JSON: method, headers, body (base64); POST /status/CODE and
+                        POST /redirect work as for GET
   GET /status/CODE      CODE with a small JSON error body
   GET /stall/N          promises 2N bytes, sends N, then stalls for 30 s
   GET /v2/              200 {} (a registry that allows anonymous access)
   GET /v2/limited/...   429 TOOMANYREQUESTS with Retry-After: 17 (a rate-limited registry)
 Every response carries X-Connection-Requests: requests served so far on this connection.
 """
-import http.server, json, re, sys, threading
+import base64, http.server, json, re, sys, threading
 from urllib.parse import urlparse, parse_qs
 
 PATTERN = bytes(i % 251 for i in range(251 * 1024))
@@ -50,7 +52,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if url.path == "/headers":
             return self.reply(200, json.dumps({k: v for k, v in self.headers.items()}).encode(), [("Content-Type", "application/json")])
         if url.path == "/redirect":
-            return self.reply(307, b"", [("Location", parse_qs(url.query)["to"][0])])
+            query = parse_qs(url.query)
+            return self.reply(int(query.get("code", ["307"])[0]), b"", [("Location", query["to"][0])])
         if url.path == "/v2/":
             return self.reply(200, b"{}", [("Content-Type", "application/json"), ("Docker-Distribution-API-Version", "registry/2.0")])
         if url.path.startswith("/v2/limited/"):
@@ -72,6 +75,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if m:
             return self.reply(int(m.group(1)), json.dumps({"errors": [{"code": "TEST", "message": "status"}]}).encode(), [("Content-Type", "application/json")])
         self.reply(404, b"no such path")
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length) if length else b""
+        url = urlparse(self.path)
+        if url.path == "/echo":
+            echo = {"method": self.command, "headers": {k: v for k, v in self.headers.items()},
+                    "body": base64.b64encode(body).decode()}
+            return self.reply(200, json.dumps(echo).encode(), [("Content-Type", "application/json")])
+        self.do_GET()
 
     def send_bytes(self, n):
         start, end, status = 0, n - 1, 200
