@@ -35,16 +35,20 @@ let package = Package(
         .target(name: "HTTPClient", dependencies: ["CCurl", "CCurlShim", "OCI"]),
         // The upstream registry client: auth challenges, tokens, credentials, manifests and blobs.
         .target(name: "Upstream", dependencies: ["OCI", "HTTPClient"]),
+        // Which upstream registries and repositories may be pulled from: allow/block lists, insecure registries.
+        .target(name: "Policy", dependencies: ["OCI"]),
+        // OpenShift ImageStreams: objects read from a directory, candidate lists, pull secrets.
+        .target(name: "ImageStreams", dependencies: ["OCI", .product(name: "Yams", package: "Yams")]),
         // Pull-through: routing to upstreams, one fill per blob read live by every client, manifest freshness.
         .target(
             name: "Mirror",
-            dependencies: ["OCI", "Storage", "Upstream", "HTTPClient", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["OCI", "Storage", "Upstream", "HTTPClient", "Policy", "ImageStreams", .product(name: "Logging", package: "swift-log")]
         ),
         // The HTTP server (SwiftNIO), routing, configuration and wiring.
         .target(
             name: "Server",
             dependencies: [
-                "OCI", "Storage", "Mirror", "CDN",
+                "OCI", "Storage", "Mirror", "CDN", "Policy", "ImageStreams",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -86,7 +90,9 @@ let package = Package(
         .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPClient", "OCI", "UpstreamTestSupport"]),
         .testTarget(name: "CDNTests", dependencies: ["CDN", "OCI", "Storage"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCI"]),
-        .testTarget(name: "MirrorTests", dependencies: ["Mirror", "Storage", "OCI", "HTTPClient"]),
+        .testTarget(name: "MirrorTests", dependencies: ["Mirror", "Storage", "OCI", "HTTPClient", "Policy"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "OCI"]),
+        .testTarget(name: "ImageStreamsTests", dependencies: ["ImageStreams", "OCI"]),
         .testTarget(
             name: "ServerTests",
             dependencies: ["Server", "OCI", .product(name: "NIOCore", package: "swift-nio")]

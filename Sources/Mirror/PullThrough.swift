@@ -1,6 +1,8 @@
 import Foundation
+import ImageStreams
 import Logging
 import OCI
+import Policy
 import Storage
 import Synchronization
 import Upstream
@@ -24,9 +26,19 @@ public final class PullThrough: Sendable {
     private let tagsChecked = BoundedCache<TagKey, ContinuousClock.Instant>(capacity: 1 << 16)
     private let manifestFlights = SingleFlight<ManifestKey, StoredManifest>()
 
-    public init(configuration: MirrorConfiguration, store: ContentStore, logger: Logger) throws {
+    /// OpenShift ImageStreams: a repository `<namespace>/<name>` with a stream is served from it only.
+    public let imageStreams: ImageStreamCatalog?
+    /// Which upstream repositories were found to hold a digest (`blobrepositorycachettl`).
+    let blobRepositories: BlobRepositoryCache
+
+    /// - Parameter onRefusal: told of every pull the registry policy refuses (with the deciding rule).
+    public init(configuration: MirrorConfiguration, store: ContentStore, logger: Logger,
+                imageStreams: ImageStreamCatalog? = nil,
+                onRefusal: @escaping @Sendable (PolicyDecision) -> Void = { _ in }) throws {
         self.configuration = configuration
-        self.router = MirrorRouter(configuration: configuration)
+        self.imageStreams = imageStreams
+        self.blobRepositories = BlobRepositoryCache(ttl: configuration.blobRepositoryTTL)
+        self.router = MirrorRouter(configuration: configuration, onRefusal: onRefusal)
         self.store = store
         self.clients = try UpstreamClients(configuration: configuration)
         self.logger = logger
@@ -86,7 +98,7 @@ public final class PullThrough: Sendable {
         if let fill = fills[digest], fill.route == route { return try await fill.size() }
         let info: DescriptorInfo
         do {
-            info = try await clients.client(for: route.registry).headBlob(route.upstreamRepository, digest)
+            info = try await clients.client(for: route).headBlob(route.upstreamRepository, digest)
         } catch {
             throw error.registryError(notFound: .blobUnknown)
         }
@@ -101,7 +113,7 @@ public final class PullThrough: Sendable {
         let key = ScopeKey(route: route, digest: digest)
         if let until = confirmed[key], until > .now { return }
         do {
-            _ = try await clients.client(for: route.registry).headBlob(route.upstreamRepository, digest)
+            _ = try await clients.client(for: route).headBlob(route.upstreamRepository, digest)
         } catch {
             throw error.registryError(notFound: .blobUnknown)
         }
@@ -131,7 +143,7 @@ public final class PullThrough: Sendable {
 
     /// Fetches, resuming with `Range` after a dropped connection, verifies, and commits.
     private func fetch(_ fill: BlobFill, route: MirrorRoute) async -> BlobFill.Outcome {
-        let client = clients.client(for: route.registry)
+        let client = clients.client(for: route)
         var attempt = 0
         var verified = false
         let started = ContinuousClock.now
@@ -220,7 +232,7 @@ public final class PullThrough: Sendable {
         do {
             if let local {
                 // HEAD does not count against pull limits; fetch only what changed.
-                let head = try await clients.client(for: route.registry).headManifest(route.upstreamRepository, .tag(tag))
+                let head = try await clients.client(for: route).headManifest(route.upstreamRepository, .tag(tag))
                 if let digest = head.digest, let stored = try await store.manifest(digest, in: route.localRepository) {
                     if digest != local { try await store.tag(tag, to: digest, in: route.localRepository) }
                     tagsChecked.insert(.now, for: key)
@@ -252,7 +264,7 @@ public final class PullThrough: Sendable {
         return try await manifestFlights.run(key) { [store, clients] in
             let result: ManifestResult
             do {
-                result = try await clients.client(for: route.registry).manifest(route.upstreamRepository, reference)
+                result = try await clients.client(for: route).manifest(route.upstreamRepository, reference)
             } catch let error as UpstreamError {
                 throw error.registryError(notFound: .manifestUnknown)
             }

@@ -1,4 +1,5 @@
 import CDN
+import ImageStreams
 import Logging
 import Mirror
 import ServiceLifecycle
@@ -28,9 +29,10 @@ public struct WharfServer: Service {
         settings.catalogMaxEntries = configuration.catalogMaxEntries
         let store = ContentStore(driver: driver)
         var mirror: PullThrough?
+        let imageStreams = loadImageStreams()
         if let mirrorConfiguration = configuration.mirrorConfiguration {
             try await store.removeStaleStagingFiles()
-            mirror = try PullThrough(configuration: mirrorConfiguration, store: store, logger: logger)
+            mirror = try PullThrough(configuration: mirrorConfiguration, store: store, logger: logger, imageStreams: imageStreams)
             logger.info("mirroring", metadata: [
                 "default": "\(mirrorConfiguration.defaultRegistry ?? "none")",
                 "upstreams": "\(mirrorConfiguration.upstreams.map(\.registry))",
@@ -55,6 +57,9 @@ public struct WharfServer: Service {
             try await cancelWhenGracefulShutdown {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await server.run() }
+                    if let imageStreams {
+                        group.addTask { await reloadOnChange(imageStreams) }
+                    }
                     if let tls {
                         group.addTask { await reloadOnHangUp(tls) }
                         group.addTask { await reloadOnFileChange(tls) }
@@ -68,6 +73,23 @@ public struct WharfServer: Service {
             // Graceful shutdown (SIGTERM/SIGINT) cancels the server: a normal exit.
         }
         logger.info("stopped")
+    }
+
+    private func loadImageStreams() -> ImageStreamCatalog? {
+        guard let directory = configuration.imageStreamsDirectory else { return nil }
+        let (catalog, problems) = ImageStreamCatalog.load(directory: directory)
+        for problem in problems { logger.warning("imagestreams: \(problem)") }
+        logger.info("imagestreams loaded", metadata: ["directory": "\(directory)", "streams": "\(catalog.streams.count)"])
+        return catalog
+    }
+
+    /// ImageStream files edited, added or removed on disk are served within a few seconds.
+    private func reloadOnChange(_ catalog: ImageStreamCatalog) async {
+        while (try? await Task.sleep(for: .seconds(2))) != nil {
+            guard let problems = catalog.reloadIfChanged() else { continue }
+            for problem in problems { logger.warning("imagestreams: \(problem)") }
+            logger.info("imagestreams reloaded", metadata: ["directory": "\(catalog.directory)", "streams": "\(catalog.streams.count)"])
+        }
     }
 
     /// SIGHUP reloads the certificate and key (after a renewal); a bad pair keeps the old one.

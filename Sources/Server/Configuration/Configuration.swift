@@ -1,6 +1,7 @@
 import CDN
 import Logging
 import Mirror
+import Policy
 
 /// Wharf's configuration: Distribution's `config.yml` shape, with OpenShift's
 /// `middleware.repository` options, read from YAML plus `REGISTRY_*` overrides.
@@ -16,6 +17,10 @@ public struct Configuration: Sendable {
     public var cloudFront: CloudFrontConfiguration?
     /// Wharf's `cdn.edge`: this instance verifies signed blob URLs and serves them.
     public var cdnEdge: CDNEdgeConfiguration?
+    /// `policy.registries`: which upstream registries and repositories may be pulled from.
+    public var policy = RegistryPolicy()
+    /// `openshift.imagestreams.directory`: OpenShift ImageStreams by namespace, watched for changes.
+    public var imageStreamsDirectory: String?
     /// The most repositories one catalog page may hold (`catalog.maxentries`).
     public var catalogMaxEntries = 1000
     /// Things in the file Wharf accepted but does not act on; logged at start-up.
@@ -101,9 +106,9 @@ extension Configuration {
 
     init(_ root: ConfigNode) throws {
         try root.expectKeys(
-            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn"],
+            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn", "policy"],
             ignored: ["auth", "notifications", "health", "redis", "reporting", "validation", "compatibility",
-                      "openshift", "loglevel", "tags", "policy"])
+                      "openshift", "loglevel", "tags"])
         guard let version = try root.string("version") else { throw ConfigurationError("version: required (use 0.1)") }
         guard version == "0.1" else { throw ConfigurationError("version: \"\(version)\" is not supported (use 0.1)") }
         try readLog(root.section("log"))
@@ -123,6 +128,8 @@ extension Configuration {
         if let proxy = root.child("proxy") { try readProxy(proxy) }
         if let mirror = root.child("mirror") { try readMirror(mirror) }
         if let cdn = root.child("cdn") { try readCDN(cdn) }
+        if let policy = root.child("policy") { try readPolicy(policy) }
+        if let openshift = root.child("openshift") { try readImageStreams(openshift) }
         let catalog = try root.section("catalog")
         try catalog.expectKeys(["maxentries"])
         catalogMaxEntries = try catalog.int("maxentries", range: 1...100_000) ?? catalogMaxEntries
@@ -328,7 +335,7 @@ extension Configuration {
 
     /// The mirror's configuration, or nil when neither `mirror` nor `proxy` is configured.
     public var mirrorConfiguration: MirrorConfiguration? {
-        guard mirror != nil || proxy != nil else { return nil }
+        guard mirror != nil || proxy != nil || imageStreamsDirectory != nil else { return nil }
         var settings = mirror?.base ?? MirrorConfiguration()
         if mirror == nil { settings.allowUnlisted = false }
         if let proxy, let registry = Self.registryHost(of: proxy.remoteURL) {
@@ -344,6 +351,7 @@ extension Configuration {
         settings.pullthrough = repository.pullthrough
         settings.keepCopies = repository.mirrorPullthrough
         settings.blobRepositoryTTL = repository.blobRepositoryCacheTTL
+        settings.policy = policy
         return settings
     }
 

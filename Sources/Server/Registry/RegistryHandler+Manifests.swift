@@ -34,6 +34,10 @@ extension RegistryHandler {
     /// serves the kept copy while it is fresh).
     private func lookUpManifest(_ reference: ManifestReference, in name: RepositoryName, route: MirrorRoute?) async throws
         -> (StoredManifest, HTTPResponse.CacheResult) {
+        if let mirror, let stream = mirror.imageStream(for: name) {
+            let (stored, source) = try await mirror.imageStreamManifest(reference, stream: stream, repository: name)
+            return (stored, source == .kept ? .hit : .miss)
+        }
         if let mirror, let route {
             let (stored, source) = try await mirror.manifest(reference, route: route)
             switch source {

@@ -1,0 +1,15 @@
+extension Configuration {
+    /// Reads `openshift.imagestreams` (only that subsection of `openshift`):
+    ///
+    /// | key | env | meaning |
+    /// | --- | --- | --- |
+    /// | `openshift.imagestreams.directory` | `REGISTRY_OPENSHIFT_IMAGESTREAMS_DIRECTORY` | `<dir>/<namespace>/*.yaml\|*.json` ImageStreams, `<dir>/<namespace>/.dockerconfigjson` pull secrets |
+    mutating func readImageStreams(_ openshift: ConfigNode) throws {
+        guard let node = openshift.child("imagestreams") else { return }
+        try node.expectKeys(["directory"])
+        guard let directory = try node.string("directory"), !directory.isEmpty else {
+            throw ConfigurationError("\(node.path).directory: required, the directory holding <namespace>/*.yaml ImageStreams")
+        }
+        imageStreamsDirectory = directory
+    }
+}
