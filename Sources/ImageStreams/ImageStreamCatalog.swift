@@ -18,6 +18,7 @@ public final class ImageStreamCatalog: Sendable {
     private let state = Mutex<Snapshot>(Snapshot())
 
     struct Snapshot: Sendable {
+        var loaded: ContinuousClock.Instant?
         var stamp: [String: FileStamp] = [:]
         var namespaces: [String: Namespace] = [:]
     }
@@ -65,12 +66,15 @@ public final class ImageStreamCatalog: Sendable {
         state.withLock { $0.namespaces.values.flatMap(\.streams.values) }
     }
 
-    /// Rereads the directory if a file was added, removed or changed since the last read.
-    /// - Returns: nil when nothing changed; else what could not be read (empty when all was well).
+    /// Rereads the directory if a file was added, removed or changed since the last read, or
+    /// (with `maxAge`, OpenShift's `projectcachettl`) if the last read is older than that.
+    /// - Returns: nil when nothing was reread; else what could not be read (empty when all was well).
     @discardableResult
-    public func reloadIfChanged() -> [String]? {
+    public func reloadIfChanged(maxAge: Duration? = nil) -> [String]? {
         let stamp = currentStamp()
-        guard stamp != state.withLock({ $0.stamp }) else { return nil }
+        let (previous, loaded) = state.withLock { ($0.stamp, $0.loaded) }
+        let expired = if let maxAge, let loaded { loaded + maxAge <= .now } else { false }
+        guard stamp != previous || loaded == nil || expired else { return nil }
         var problems: [String] = []
         var namespaces: [String: Namespace] = [:]
         let manager = FileManager.default
@@ -100,7 +104,7 @@ public final class ImageStreamCatalog: Sendable {
             }
             namespaces[namespace] = entry
         }
-        state.withLock { $0 = Snapshot(stamp: stamp, namespaces: namespaces) }
+        state.withLock { $0 = Snapshot(loaded: .now, stamp: stamp, namespaces: namespaces) }
         return problems
     }
 

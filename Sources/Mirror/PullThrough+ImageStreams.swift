@@ -57,6 +57,7 @@ extension PullThrough {
     /// A route to each candidate the policy allows, in order, with the namespace's pull secret.
     /// - Throws: the first refusal, when the policy refuses every candidate.
     func imageStreamRoutes(_ stream: ImageStream, repository: RepositoryName, digest: Digest?) throws(RegistryError) -> [MirrorRoute] {
+        guard configuration.pullthrough else { return [] }
         let cached = digest.map { blobRepositories.repositories(holding: $0) } ?? []
         let namespace = String(repository.components[0])
         let secret = imageStreams?.pullSecret(namespace: namespace).flatMap { try? CredentialStore(dockerConfigJSON: $0) }
@@ -100,23 +101,26 @@ extension PullThrough {
             var missing: [Digest] = []
             while let image = pending.popLast() {
                 guard seen.insert(image).inserted else { continue }
-                let stored: StoredManifest
-                if let kept = try? await store.manifest(image, in: repository) {
-                    stored = kept
-                } else if fetching {
-                    stored = try await streamManifest(image, repository: repository, routes: routes).0
-                } else {
-                    seen.remove(image)
-                    missing.append(image)
-                    continue
+                var contents = imageContents[image]
+                if contents == nil {
+                    let stored: StoredManifest
+                    if let kept = try? await store.manifest(image, in: repository) {
+                        stored = kept
+                    } else if fetching {
+                        stored = try await streamManifest(image, repository: repository, routes: routes).0
+                    } else {
+                        seen.remove(image)
+                        missing.append(image)
+                        continue
+                    }
+                    let parsed = ImageContents(stored)
+                    imageContents.insert(parsed, for: image, cost: parsed.cost)
+                    contents = parsed
                 }
-                guard let manifest = try? Manifest(bytes: stored.bytes, declaredType: stored.mediaType) else { continue }
-                for child in manifest.manifests {
-                    guard let childDigest = Digest(child.digest) else { continue }
-                    if childDigest == digest { return true }
-                    pending.append(childDigest)
-                }
-                if blobs, manifest.referencedBlobs.contains(where: { $0.digest == digest.description }) { return true }
+                guard let contents else { continue }
+                if contents.children.contains(digest) { return true }
+                pending.append(contentsOf: contents.children)
+                if blobs, contents.blobs.contains(digest) { return true }
             }
             if missing.isEmpty { break }
             pending = missing
@@ -145,4 +149,18 @@ extension PullThrough {
         if let failure { throw failure }
         throw RegistryError(notFound, "\(what) is on none of the ImageStream's \(routes.count) upstream repositories")
     }
+}
+
+/// What one image manifest references; manifests by digest never change, so this is kept.
+struct ImageContents: Sendable {
+    var children: [Digest] = []
+    var blobs: Set<Digest> = []
+
+    init(_ stored: StoredManifest) {
+        guard let manifest = try? Manifest(bytes: stored.bytes, declaredType: stored.mediaType) else { return }
+        children = manifest.manifests.compactMap { Digest($0.digest) }
+        blobs = Set(manifest.referencedBlobs.compactMap { Digest($0.digest) })
+    }
+
+    var cost: Int { (children.count + blobs.count) * 80 + 64 }
 }

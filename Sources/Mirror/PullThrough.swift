@@ -30,6 +30,8 @@ public final class PullThrough: Sendable {
     public let imageStreams: ImageStreamCatalog?
     /// Which upstream repositories were found to hold a digest (`blobrepositorycachettl`).
     let blobRepositories: BlobRepositoryCache
+    /// Children, config and layers of ImageStream images, by manifest digest.
+    let imageContents = BoundedCache<Digest, ImageContents>(capacity: 16 << 20)
 
     /// - Parameter onRefusal: told of every pull the registry policy refuses (with the deciding rule).
     public init(configuration: MirrorConfiguration, store: ContentStore, logger: Logger,

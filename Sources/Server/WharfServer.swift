@@ -83,10 +83,11 @@ public struct WharfServer: Service {
         return catalog
     }
 
-    /// ImageStream files edited, added or removed on disk are served within a few seconds.
+    /// ImageStream files edited, added or removed on disk are served within a few seconds; all
+    /// is reread at least every `projectcachettl` whatever the files' times say.
     private func reloadOnChange(_ catalog: ImageStreamCatalog) async {
         while (try? await Task.sleep(for: .seconds(2))) != nil {
-            guard let problems = catalog.reloadIfChanged() else { continue }
+            guard let problems = catalog.reloadIfChanged(maxAge: configuration.repository.projectCacheTTL) else { continue }
             for problem in problems { logger.warning("imagestreams: \(problem)") }
             logger.info("imagestreams reloaded", metadata: ["directory": "\(catalog.directory)", "streams": "\(catalog.streams.count)"])
         }

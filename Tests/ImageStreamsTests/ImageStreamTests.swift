@@ -133,6 +133,16 @@ import Testing
         #expect(catalog.stream(for: RepositoryName("myproj/ruby")!) == nil)
     }
 
+    @Test func maxAgeRereadsUnchangedFiles() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-is-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: "\(root)/p", withIntermediateDirectories: true)
+        let (catalog, _) = ImageStreamCatalog.load(directory: root)
+        #expect(catalog.reloadIfChanged(maxAge: .seconds(60)) == nil)
+        try await Task.sleep(for: .milliseconds(30))
+        #expect(catalog.reloadIfChanged(maxAge: .milliseconds(10)) == [])
+    }
+
     @Test func theBlobRepositoryCacheForgetsAfterItsTTL() async throws {
         let cache = BlobRepositoryCache(ttl: .milliseconds(50))
         let digest = try #require(Digest(Self.a))

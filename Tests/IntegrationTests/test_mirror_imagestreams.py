@@ -188,6 +188,8 @@ def test_a_stream_edited_on_disk_serves_its_new_tag_without_a_restart(docker_reg
         time.sleep(0.2)
     assert response.status_code == 200 and response.content == v2.body, response.text
     assert wharf.running(), "Wharf restarted"
+    tags = wharf.client.get("/v2/proj/app/tags/list")
+    assert tags.status_code == 200 and tags.json() == {"name": "proj/app", "tags": ["v1", "v2"]}, tags.text
 
 
 def test_a_candidate_on_a_blocked_registry_is_never_contacted(docker_registry_factory, mirror_factory, tmp_path):

@@ -129,6 +129,7 @@ def test_content_stored_from_a_registry_blocked_later_is_not_served(docker_regis
     assert_denied(second.client.get_manifest("team/app", image.digest), f"{upstream.host}/team/app")
     for digest in image.blobs:
         assert_denied(second.client.get_blob("team/app", digest), f"{upstream.host}/team/app")
+    assert_denied(second.client.get("/v2/team/app/tags/list"), f"{upstream.host}/team/app")
     assert log.new_requests() == []
 
 
