@@ -25,6 +25,8 @@ public final class ImageStreamCatalog: Sendable {
 
     struct Namespace: Sendable {
         var streams: [String: ImageStream] = [:]
+        /// The file each stream was read from, and how many streams that file holds.
+        var sources: [String: (path: String, objects: Int)] = [:]
         var pullSecret: Data?
     }
 
@@ -87,7 +89,8 @@ public final class ImageStreamCatalog: Sendable {
             for file in ((try? manager.contentsOfDirectory(atPath: folder)) ?? []).sorted() where Self.isObjectFile(file) {
                 let path = "\(folder)/\(file)"
                 do {
-                    for stream in try Self.decode(contentsOf: path) {
+                    let objects = try Self.decode(contentsOf: path)
+                    for stream in objects {
                         if let declared = stream.metadata.namespace, declared != namespace {
                             problems.append("\(path): ImageStream \(stream.metadata.name) says namespace \(declared) but lies under \(namespace); skipped")
                             continue
@@ -97,6 +100,7 @@ public final class ImageStreamCatalog: Sendable {
                             continue
                         }
                         entry.streams[stream.metadata.name] = stream
+                        entry.sources[stream.metadata.name] = (path, objects.count)
                     }
                 } catch {
                     problems.append("\(path): \(error)")
@@ -106,6 +110,43 @@ public final class ImageStreamCatalog: Sendable {
         }
         state.withLock { $0 = Snapshot(loaded: .now, stamp: stamp, namespaces: namespaces) }
         return problems
+    }
+
+    /// Writes `stream` to `<directory>/<namespace>/<name>.json` (atomically) and rereads.
+    /// - Throws: when the stream is defined in another file, which would then hold a second copy.
+    public func write(_ stream: ImageStream, namespace: String) throws {
+        let name = stream.metadata.name
+        let path = "\(directory)/\(namespace)/\(name).json"
+        if let source = state.withLock({ $0.namespaces[namespace]?.sources[name] }), source.path != path {
+            throw ImageStreamError("\(namespace)/\(name) is defined in \(source.path); edit that file")
+        }
+        var stored = stream
+        stored.metadata.namespace = namespace
+        stored.apiVersion = stored.apiVersion ?? "image.openshift.io/v1"
+        stored.kind = "ImageStream"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try FileManager.default.createDirectory(atPath: "\(directory)/\(namespace)", withIntermediateDirectories: true)
+        try encoder.encode(stored).write(to: URL(fileURLWithPath: path), options: .atomic)
+        reloadIfChanged()
+    }
+
+    /// Removes the file holding only the stream `<namespace>/<name>`, and rereads.
+    /// - Returns: false when there is no such stream.
+    /// - Throws: when its file holds other streams too.
+    public func delete(namespace: String, name: String) throws -> Bool {
+        guard let source = state.withLock({ $0.namespaces[namespace]?.sources[name] }) else { return false }
+        guard source.objects == 1 else {
+            throw ImageStreamError("\(namespace)/\(name) is one of \(source.objects) objects in \(source.path); edit that file")
+        }
+        try FileManager.default.removeItem(atPath: source.path)
+        reloadIfChanged()
+        return true
+    }
+
+    /// The namespace's streams, sorted by name.
+    public func streams(namespace: String) -> [ImageStream] {
+        state.withLock { ($0.namespaces[namespace]?.streams.values).map(Array.init) ?? [] }.sorted { $0.metadata.name < $1.metadata.name }
     }
 
     private static func isObjectFile(_ name: String) -> Bool {
@@ -134,7 +175,8 @@ public final class ImageStreamCatalog: Sendable {
         return try decode(data, json: path.hasSuffix(".json"))
     }
 
-    static func decode(_ data: Data, json: Bool) throws -> [ImageStream] {
+    /// The ImageStreams of a JSON or YAML document: one object, or a `List` of them.
+    public static func decode(_ data: Data, json: Bool) throws -> [ImageStream] {
         func parse<T: Decodable>(_ type: T.Type) throws -> T {
             if json { return try JSONDecoder().decode(type, from: data) }
             return try YAMLDecoder().decode(type, from: data)

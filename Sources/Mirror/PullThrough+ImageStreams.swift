@@ -164,3 +164,28 @@ struct ImageContents: Sendable {
 
     var cost: Int { (children.count + blobs.count) * 80 + 64 }
 }
+
+extension PullThrough {
+    /// What `reference`'s tag (or digest) is upstream now, for an ImageStream import: the
+    /// policy is asked first, the namespace's pull secret used, and only a HEAD sent.
+    public func resolveForImport(_ reference: DockerImageReference, namespace: String, insecure: Bool) async throws(RegistryError) -> Digest {
+        try router.check(registry: reference.registry, repository: reference.repository)
+        let secret = imageStreams?.pullSecret(namespace: namespace).flatMap { try? CredentialStore(dockerConfigJSON: $0) }
+        let client = clients.client(for: reference.registry, credentials: secret?.credentials(for: reference.registry), insecure: insecure)
+        let asked: ManifestReference
+        if let digest = reference.digest {
+            asked = .digest(digest)
+        } else if let tag = Tag(reference.tag ?? "latest") {
+            asked = .tag(tag)
+        } else {
+            throw RegistryError(.tagInvalid, "\(reference) has an invalid tag")
+        }
+        do {
+            let head = try await client.headManifest(reference.repository, asked)
+            if let digest = head.digest { return digest }
+            return try await client.manifest(reference.repository, asked).digest
+        } catch {
+            throw error.registryError(notFound: .manifestUnknown)
+        }
+    }
+}

@@ -27,6 +27,7 @@ public struct WharfServer: Service {
         settings.deleteEnabled = configuration.storage.deleteEnabled
         settings.readOnly = configuration.storage.readOnly
         settings.catalogMaxEntries = configuration.catalogMaxEntries
+        settings.imageStreamAdminToken = configuration.imageStreamsAdminToken
         let store = ContentStore(driver: driver)
         var mirror: PullThrough?
         let imageStreams = loadImageStreams()

@@ -21,6 +21,8 @@ public struct Configuration: Sendable {
     public var policy = RegistryPolicy()
     /// `openshift.imagestreams.directory`: OpenShift ImageStreams by namespace, watched for changes.
     public var imageStreamsDirectory: String?
+    /// `openshift.imagestreams.admintoken`: the ImageStream API's bearer token (the API is off without one).
+    public var imageStreamsAdminToken: String?
     /// The most repositories one catalog page may hold (`catalog.maxentries`).
     public var catalogMaxEntries = 1000
     /// Things in the file Wharf accepted but does not act on; logged at start-up.
