@@ -28,6 +28,7 @@ public struct WharfServer: Service {
         settings.readOnly = configuration.storage.readOnly
         settings.catalogMaxEntries = configuration.catalogMaxEntries
         settings.imageStreamAdminToken = configuration.imageStreamsAdminToken
+        settings.acceptSchema2 = configuration.repository.acceptSchema2
         let store = ContentStore(driver: driver)
         var mirror: PullThrough?
         let imageStreams = loadImageStreams()

@@ -213,3 +213,20 @@ def test_a_candidate_on_a_blocked_registry_is_never_contacted(docker_registry_fa
     assert refused.status_code == 403 and error_codes(refused) == ["DENIED"], refused.text
     assert f'block "{blocked.host}"' in refused.json()["errors"][0]["message"]
     assert new_lines(blocked, start) == [], "a blocked candidate was contacted"
+
+
+def test_acceptschema2_false_refuses_docker_schema2_pushes_into_stream_repositories(docker_registry_factory, mirror_factory, tmp_path):
+    upstream = docker_registry_factory()
+    image = upstream.client.push_image("team/app", "v1")
+    streams = tmp_path / "streams"
+    write_stream(streams, stream_object("proj", "app", {"v1": [(f"{upstream.host}/team/app@{image.digest}", image.digest)]}))
+    wharf = mirror_factory(
+        middleware={"repository": [{"name": "openshift", "options": {"acceptschema2": False}}]},
+        sections={"openshift": {"imagestreams": {"directory": str(streams)}}},
+    )
+    docker_image = wharf.client.push_image("plain/app", "v1", docker=True)  # no stream there: accepted
+    refused = wharf.client.push_manifest("proj/app", "pushed", docker_image.body, docker_image.media_type)
+    print(f"schema2 into a stream repository: {refused.status_code} {refused.text}")
+    assert refused.status_code == 400 and error_codes(refused) == ["MANIFEST_INVALID"], refused.text
+    assert "acceptschema2: false" in refused.json()["errors"][0]["message"]
+    wharf.client.push_image("proj/app", "oci")  # OCI manifests are not schema 2: accepted

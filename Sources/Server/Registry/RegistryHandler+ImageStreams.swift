@@ -15,3 +15,14 @@ extension RegistryHandler {
         return try await getMirroredBlob(digest, route: route, request: request)
     }
 }
+
+extension RegistryHandler {
+    /// `acceptschema2: false`: a Docker schema 2 manifest or manifest list pushed into a
+    /// repository that has an ImageStream is refused, as OpenShift's registry refuses it.
+    func refuseSchema2IntoImageStream(_ name: RepositoryName, bytes: [UInt8], contentType: String?) throws {
+        guard !settings.acceptSchema2, mirror?.imageStream(for: name) != nil else { return }
+        let mediaType = (try? Manifest(bytes: bytes, declaredType: contentType))?.mediaType ?? contentType.map(Manifest.stripParameters)
+        guard mediaType == MediaType.dockerManifest || mediaType == MediaType.dockerManifestList else { return }
+        throw RegistryError(.manifestInvalid, "\(name) has an ImageStream, and this registry does not accept \(mediaType ?? "schema 2") manifests in it (acceptschema2: false)")
+    }
+}

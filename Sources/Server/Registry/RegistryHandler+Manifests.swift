@@ -112,6 +112,7 @@ extension RegistryHandler {
         case .tag(let value): (tag, expected) = (value, nil)
         case .digest(let value): (tag, expected) = (nil, value)
         }
+        try refuseSchema2IntoImageStream(name, bytes: Array(buffer.readableBytesView), contentType: request.headers.first(name: "content-type"))
         let (stored, manifest) = try await store.putManifest(Array(buffer.readableBytesView), contentType: request.headers.first(name: "content-type"),
                                                              in: name, tag: tag, expectedDigest: expected)
         var headers: HTTPHeaders = [

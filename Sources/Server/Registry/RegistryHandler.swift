@@ -17,6 +17,9 @@ public struct RegistryHandler: HTTPHandler {
         public var redirectDisabled = false
         /// `openshift.imagestreams.admintoken`: the bearer token of the ImageStream API; nil turns it off.
         public var imageStreamAdminToken: String?
+        /// OpenShift's `acceptschema2`: false refuses Docker schema 2 manifests (and manifest lists)
+        /// pushed into a repository that has an ImageStream.
+        public var acceptSchema2 = true
 
         public init() {}
     }
