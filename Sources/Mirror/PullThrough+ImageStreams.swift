@@ -17,7 +17,6 @@ extension PullThrough {
     /// A manifest of the stream, by tag (its newest item) or by digest (one of its images).
     public func imageStreamManifest(_ reference: ManifestReference, stream: ImageStream, repository: RepositoryName) async throws(RegistryError)
         -> (StoredManifest, ManifestSource) {
-        let routes = try imageStreamRoutes(stream, repository: repository, digest: nil)
         let digest: Digest
         switch reference {
         case .tag(let tag):
@@ -27,11 +26,14 @@ extension PullThrough {
             }
             digest = image
         case .digest(let value):
-            guard try await imageStreamContains(value, stream: stream, repository: repository, routes: routes, blobs: false) else {
-                throw RegistryError(.manifestUnknown, "manifest \(value) is not an image of the ImageStream \(repository)",
-                                    detailJSON: #"{"digest":"\#(value)"}"#)
-            }
             digest = value
+        }
+        let routes = try imageStreamRoutes(stream, repository: repository, digest: digest)
+        if case .digest = reference {
+            guard try await imageStreamContains(digest, stream: stream, repository: repository, routes: routes, blobs: false) else {
+                throw RegistryError(.manifestUnknown, "manifest \(digest) is not an image of the ImageStream \(repository)",
+                                    detailJSON: #"{"digest":"\#(digest)"}"#)
+            }
         }
         return try await streamManifest(digest, repository: repository, routes: routes)
     }
