@@ -230,3 +230,69 @@ def test_acceptschema2_false_refuses_docker_schema2_pushes_into_stream_repositor
     assert refused.status_code == 400 and error_codes(refused) == ["MANIFEST_INVALID"], refused.text
     assert "acceptschema2: false" in refused.json()["errors"][0]["message"]
     wharf.client.push_image("proj/app", "oci")  # OCI manifests are not schema 2: accepted
+
+
+class RateLimitedRegistry:
+    """A registry on loopback that answers the `/v2/` ping and 429 TOOMANYREQUESTS to everything else."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        requests_seen = self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def answer(self):
+                requests_seen.append(f"{self.command} {self.path}")
+                if self.path == "/v2/":
+                    body, status = b"{}", 200
+                else:
+                    body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
+                    status = 429
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                if status == 429:
+                    self.send_header("Retry-After", "7")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_HEAD = answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_429_candidate_is_skipped_and_reported_as_toomanyrequests_when_none_has_it(docker_registry_factory, mirror_factory, tmp_path):
+    limited = RateLimitedRegistry()
+    try:
+        upstream = docker_registry_factory()
+        image = upstream.client.push_image("team/app", "v1")
+        layer = next(d for d in image.blobs if d != json.loads(image.body)["config"]["digest"])
+        streams = tmp_path / "streams"
+        write_stream(streams, stream_object("proj", "app", {"v1": [
+            (f"{limited.host}/team/app@{image.digest}", image.digest),   # primary: rate limited
+            (f"{upstream.host}/team/app@{image.digest}", image.digest),  # secondary: has everything
+        ]}))
+        wharf = streams_wharf(mirror_factory, streams)
+        manifest = wharf.client.get_manifest("proj/app", "v1")
+        assert manifest.status_code == 200 and manifest.content == image.body, manifest.text
+        assert any(r.startswith("GET /v2/team/app/manifests/") for r in limited.requests), limited.requests
+
+        assert upstream.client.delete(f"/v2/team/app/blobs/{layer}").status_code == 202  # now nobody has the layer
+        response = wharf.client.get_blob("proj/app", layer)
+        print(f"429 from one candidate, 404 from the other: {response.status_code} {response.text}")
+        assert response.status_code == 429 and error_codes(response) == ["TOOMANYREQUESTS"], response.text
+        assert limited.host in response.json()["errors"][0]["message"]
+        assert response.headers.get("Retry-After") == "7"
+    finally:
+        limited.stop()
