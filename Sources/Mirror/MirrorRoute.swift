@@ -56,6 +56,7 @@ public struct MirrorRouter: Sendable {
     /// Applies the registry policy to a pull of `repository` from `registry`.
     /// - Throws: 403 `DENIED` naming the repository and the refusing rule.
     public func check(registry: String, repository: RepositoryName) throws(RegistryError) {
+        guard !configuration.policy.allowsEverything else { return }
         let decision = configuration.policy.decide(registry: registry, repository: repository)
         guard decision.isAllowed else {
             onRefusal(decision)

@@ -61,6 +61,7 @@ public struct RegistryPattern: Hashable, Sendable, CustomStringConvertible {
         self.port = port
         self.repositoryGlob = glob.map(String.init)
         self.description = trimmed
+        self.specificity = Self.specificity(hostLabels: canonicalLabels, port: port, repositoryGlob: glob.map(String.init))
     }
 
     /// Whether this pattern covers `repository` (nil: the registry as a whole) on `registry` (`host[:port]`).
@@ -77,10 +78,12 @@ public struct RegistryPattern: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// How specific the pattern is; see `Specificity`.
-    public var specificity: Specificity {
+    public let specificity: Specificity
+
+    private static func specificity(hostLabels: [String], port: String?, repositoryGlob: String?) -> Specificity {
         var literal = 0, single = 0, double = 0
-        if let glob = repositoryGlob {
-            var bytes = Array(glob.utf8)[...]
+        if let repositoryGlob {
+            var bytes = Array(repositoryGlob.utf8)[...]
             while let byte = bytes.first {
                 if byte == UInt8(ascii: "*") {
                     if bytes.dropFirst().first == UInt8(ascii: "*") {

@@ -96,6 +96,11 @@ def test_a_layer_missing_on_the_first_candidate_comes_from_the_second_with_one_g
         (f"{first.host}/team/app@{image.digest}", image.digest),    # newest: primary candidate
         (f"{second.host}/team/app@{image.digest}", image.digest),   # older: secondary candidate
     ]}))
+    # A second stream with the same candidates, to see the digest→repository cache at work.
+    write_stream(streams, stream_object("proj", "twin", {"v1": [
+        (f"{first.host}/team/app@{image.digest}", image.digest),
+        (f"{second.host}/team/app@{image.digest}", image.digest),
+    ]}))
     wharf = streams_wharf(mirror_factory, streams)
 
     manifest = wharf.client.get_manifest("proj/app", "v1")
@@ -115,6 +120,12 @@ def test_a_layer_missing_on_the_first_candidate_comes_from_the_second_with_one_g
     again = wharf.client.get_blob("proj/app", layer)
     assert again.status_code == 200 and sha256_digest(again.content) == layer
     assert new_lines(first, marks[0]) == [] and new_lines(second, marks[1]) == []
+    # Through the twin: the cache knows the second holds the layer, so the first is not asked again.
+    assert wharf.client.get_manifest("proj/twin", "v1").status_code == 200
+    twin = wharf.client.get_blob("proj/twin", layer)
+    assert twin.status_code == 200 and sha256_digest(twin.content) == layer
+    assert [l for l in new_lines(first, marks[0]) if layer in l] == []
+    assert len(access_lines(second.log_text(), "GET", f"/v2/team/app/blobs/{layer}")) == 1
 
 
 def test_a_digest_outside_the_stream_is_unknown_without_upstream_contact(docker_registry_factory, mirror_factory, tmp_path):
