@@ -39,11 +39,15 @@ let package = Package(
         .target(name: "HTTPClient", dependencies: ["CCurl", "CCurlShim", "OCI"]),
         // The upstream registry client: auth challenges, tokens, credentials, manifests and blobs.
         .target(name: "Upstream", dependencies: ["OCI", "HTTPClient"]),
+        // Which upstream registries and repositories may be pulled from: allow/block lists, insecure registries.
+        .target(name: "Policy", dependencies: ["OCI"]),
+        // OpenShift ImageStreams: objects read from a directory, candidate lists, pull secrets.
+        .target(name: "ImageStreams", dependencies: ["OCI", .product(name: "Yams", package: "Yams")]),
         // Pull-through: routing to upstreams, one fill per blob read live by every client, manifest freshness.
         .target(
             name: "Mirror",
             dependencies: [
-                "OCI", "Storage", "Upstream", "HTTPClient",
+                "OCI", "Storage", "Upstream", "HTTPClient", "Policy", "ImageStreams",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
@@ -57,7 +61,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "OCI", "Storage", "Mirror", "CDN", "CCrypt", "Notifications",
+                "OCI", "Storage", "Mirror", "CDN", "CCrypt", "Notifications", "Policy", "ImageStreams",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -104,9 +108,11 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCI"]),
         .testTarget(
             name: "MirrorTests",
-            dependencies: ["Mirror", "Storage", "OCI", "HTTPClient", .product(name: "MetricsTestKit", package: "swift-metrics")]
+            dependencies: ["Mirror", "Storage", "OCI", "HTTPClient", "Policy", .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
         .testTarget(name: "NotificationsTests", dependencies: ["Notifications", "OCI"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "OCI"]),
+        .testTarget(name: "ImageStreamsTests", dependencies: ["ImageStreams", "OCI"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [

@@ -1,3 +1,5 @@
+import Policy
+
 /// How the mirror reaches upstream registries; read from `mirror:` and Distribution's `proxy:`.
 public struct MirrorConfiguration: Sendable {
     /// One upstream registry.
@@ -33,6 +35,8 @@ public struct MirrorConfiguration: Sendable {
     public var keepCopies = true
     /// Attempts to resume a fill whose connection dropped.
     public var resumeAttempts = 4
+    /// `policy.registries`: which registries and repositories may be pulled from, and which are insecure.
+    public var policy = RegistryPolicy()
 
     public init() {}
 
@@ -41,5 +45,10 @@ public struct MirrorConfiguration: Sendable {
 
     public func upstream(for registry: String) -> Upstream? {
         upstreams.first { $0.registry == registry }
+    }
+
+    /// TLS verification off and plain HTTP allowed: the upstream says so, or the policy lists it insecure.
+    public func isInsecure(_ registry: String) -> Bool {
+        upstream(for: registry)?.insecure == true || policy.isInsecure(registry)
     }
 }

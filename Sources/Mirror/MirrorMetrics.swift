@@ -1,10 +1,11 @@
 import Metrics
+import Policy
 import Synchronization
 import Upstream
 
 /// The mirror's metrics, on the swift-metrics API (the backend is chosen by the process):
-/// fills under way, bytes written to staging, how long fills take, and requests to upstream
-/// registries by registry, operation and outcome.
+/// fills under way, bytes written to staging, how long fills take, requests to upstream
+/// registries by registry, operation and outcome, and pulls the registry policy refused by rule.
 ///
 /// The `registry` label is a configured upstream (or the default registry); any other registry
 /// reached through `?ns=` counts as `other`, so the label set stays closed.
@@ -29,6 +30,8 @@ public final class MirrorMetrics: Sendable {
     private let stagingBytes: Counter
     private let fillDurations: [String: Timer]
     private let upstreamRequests = Mutex<[UpstreamKey: Counter]>([:])
+    /// By rule label: one value per configured policy rule plus `default`, so a closed set.
+    private let refusals = Mutex<[String: Counter]>([:])
 
     /// - Parameter registries: the registries that get their own `registry` label value.
     public init(registries: [String], factory: any MetricsFactory = MetricsSystem.factory) {
@@ -95,5 +98,18 @@ public final class MirrorMetrics: Sendable {
             counters[key] = counter
             return counter
         }
+    }
+
+    // MARK: Policy
+
+    /// A pull the registry policy refused, counted by the rule that refused it.
+    func policyRefused(_ decision: PolicyDecision) {
+        let rule = decision.ruleLabel
+        refusals.withLock { counters in
+            if let counter = counters[rule] { return counter }
+            let counter = Counter(label: "wharf_policy_refusals_total", dimensions: [("rule", rule)], factory: factory)
+            counters[rule] = counter
+            return counter
+        }.increment()
     }
 }

@@ -1,4 +1,5 @@
 import OCI
+import Policy
 import Upstream
 
 /// Where a repository's content comes from: the local repository it is stored under, and the
@@ -9,6 +10,11 @@ public struct MirrorRoute: Hashable, Sendable, CustomStringConvertible {
     /// `host[:port]`, `docker.io` for Docker Hub.
     public let registry: String
     public let upstreamRepository: RepositoryName
+    /// Credentials for this route only (an ImageStream namespace's pull secret); nil uses the
+    /// upstream's configured ones.
+    public var credentials: Credentials?
+    /// TLS verification off and plain HTTP allowed for this route (an ImageStream's insecure tag).
+    public var insecure = false
 
     public var description: String { "\(registry)/\(upstreamRepository)" }
 }
@@ -25,16 +31,40 @@ public struct MirrorRoute: Hashable, Sendable, CustomStringConvertible {
 /// Docker Hub names get `library/` when they have one component. Content from the default
 /// registry is stored under its upstream name (as Distribution's proxy mode stores it); content
 /// from other registries under `<registry>/<repository>`, so registries never collide.
+///
+/// Every route it makes has passed the registry policy (`policy.registries`): a refused one is
+/// never returned, so no caller can reach the upstream, nor serve what is stored under the route.
 public struct MirrorRouter: Sendable {
     let configuration: MirrorConfiguration
+    /// Told of every refusal (for counting refusals by rule).
+    let onRefusal: @Sendable (PolicyDecision) -> Void
 
-    public init(configuration: MirrorConfiguration) {
+    public init(configuration: MirrorConfiguration, onRefusal: @escaping @Sendable (PolicyDecision) -> Void = { _ in }) {
         self.configuration = configuration
+        self.onRefusal = onRefusal
     }
 
     /// - Returns: nil when the name is served from local storage only.
-    /// - Throws: `DENIED` for a registry that is not an upstream while unlisted ones are not allowed.
+    /// - Throws: `DENIED` for a registry that is not an upstream while unlisted ones are not allowed,
+    ///   and for a registry or repository the policy refuses.
     public func route(_ name: RepositoryName, namespace: String?) throws(RegistryError) -> MirrorRoute? {
+        guard let route = try unchecked(name, namespace: namespace) else { return nil }
+        try check(registry: route.registry, repository: route.upstreamRepository)
+        return route
+    }
+
+    /// Applies the registry policy to a pull of `repository` from `registry`.
+    /// - Throws: 403 `DENIED` naming the repository and the refusing rule.
+    public func check(registry: String, repository: RepositoryName) throws(RegistryError) {
+        guard !configuration.policy.allowsEverything else { return }
+        let decision = configuration.policy.decide(registry: registry, repository: repository)
+        guard decision.isAllowed else {
+            onRefusal(decision)
+            throw decision.refusal
+        }
+    }
+
+    private func unchecked(_ name: RepositoryName, namespace: String?) throws(RegistryError) -> MirrorRoute? {
         guard configuration.pullthrough else { return nil }
         if let namespace, let registry = Self.normalisedRegistry(namespace) {
             return try make(registry: registry, repository: name)

@@ -1,6 +1,8 @@
 import Foundation
+import ImageStreams
 import Logging
 import OCI
+import Policy
 import Storage
 import Synchronization
 import Upstream
@@ -27,13 +29,29 @@ public final class PullThrough: Sendable {
     private let tagsChecked = BoundedCache<TagKey, ContinuousClock.Instant>(capacity: 1 << 16)
     private let manifestFlights = SingleFlight<ManifestKey, StoredManifest>()
 
-    /// - Parameter metrics: defaults to the process's metrics backend (a no-op until one is bootstrapped).
+    /// OpenShift ImageStreams: a repository `<namespace>/<name>` with a stream is served from it only.
+    public let imageStreams: ImageStreamCatalog?
+    /// Which upstream repositories were found to hold a digest (`blobrepositorycachettl`).
+    let blobRepositories: BlobRepositoryCache
+    /// Children, config and layers of ImageStream images, by manifest digest.
+    let imageContents = BoundedCache<Digest, ImageContents>(capacity: 16 << 20)
+
+    /// - Parameters:
+    ///   - metrics: defaults to the process's metrics backend (a no-op until one is bootstrapped).
+    ///   - onRefusal: told of every pull the registry policy refuses (with the deciding rule).
     public init(configuration: MirrorConfiguration, store: ContentStore, background: BackgroundTasks, logger: Logger,
-                metrics: MirrorMetrics? = nil) throws {
+                metrics: MirrorMetrics? = nil, imageStreams: ImageStreamCatalog? = nil,
+                onRefusal: @escaping @Sendable (PolicyDecision) -> Void = { _ in }) throws {
         self.configuration = configuration
         self.background = background
-        self.metrics = metrics ?? MirrorMetrics(configuration: configuration)
-        self.router = MirrorRouter(configuration: configuration)
+        let metrics = metrics ?? MirrorMetrics(configuration: configuration)
+        self.metrics = metrics
+        self.imageStreams = imageStreams
+        self.blobRepositories = BlobRepositoryCache(ttl: configuration.blobRepositoryTTL)
+        self.router = MirrorRouter(configuration: configuration) { decision in
+            metrics.policyRefused(decision)
+            onRefusal(decision)
+        }
         self.store = store
         self.clients = try UpstreamClients(configuration: configuration)
         self.logger = logger
@@ -94,7 +112,7 @@ public final class PullThrough: Sendable {
         let info: DescriptorInfo
         do {
             info = try await metrics.upstream(route.registry, .blobHead) { () async throws(UpstreamError) in
-                try await clients.client(for: route.registry).headBlob(route.upstreamRepository, digest)
+                try await clients.client(for: route).headBlob(route.upstreamRepository, digest)
             }
         } catch {
             throw error.registryError(notFound: .blobUnknown)
@@ -111,7 +129,7 @@ public final class PullThrough: Sendable {
         if let until = confirmed[key], until > .now { return }
         do {
             _ = try await metrics.upstream(route.registry, .blobHead) { () async throws(UpstreamError) in
-                try await clients.client(for: route.registry).headBlob(route.upstreamRepository, digest)
+                try await clients.client(for: route).headBlob(route.upstreamRepository, digest)
             }
         } catch {
             throw error.registryError(notFound: .blobUnknown)
@@ -153,7 +171,7 @@ public final class PullThrough: Sendable {
 
     /// Fetches, resuming with `Range` after a dropped connection, verifies, and commits.
     private func fetch(_ fill: BlobFill, route: MirrorRoute) async -> BlobFill.Outcome {
-        let client = clients.client(for: route.registry)
+        let client = clients.client(for: route)
         var attempt = 0
         var verified = false
         let started = ContinuousClock.now
@@ -252,7 +270,7 @@ public final class PullThrough: Sendable {
             if let local {
                 // HEAD does not count against pull limits; fetch only what changed.
                 let head = try await metrics.upstream(route.registry, .manifestHead) { () async throws(UpstreamError) in
-                    try await clients.client(for: route.registry).headManifest(route.upstreamRepository, .tag(tag))
+                    try await clients.client(for: route).headManifest(route.upstreamRepository, .tag(tag))
                 }
                 if let digest = head.digest, let stored = try await store.manifest(digest, in: route.localRepository) {
                     if digest != local { try await store.tag(tag, to: digest, in: route.localRepository) }
@@ -286,7 +304,7 @@ public final class PullThrough: Sendable {
             let result: ManifestResult
             do {
                 result = try await metrics.upstream(route.registry, .manifest) { () async throws(UpstreamError) in
-                    try await clients.client(for: route.registry).manifest(route.upstreamRepository, reference)
+                    try await clients.client(for: route).manifest(route.upstreamRepository, reference)
                 }
             } catch let error as UpstreamError {
                 throw error.registryError(notFound: .manifestUnknown)

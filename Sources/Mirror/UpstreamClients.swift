@@ -9,19 +9,34 @@ import Upstream
 final class UpstreamClients: Sendable {
     private let configuration: MirrorConfiguration
     private let http: HTTPClient
-    private let clients = Mutex<[String: RegistryClient]>([:])
+    private let clients = Mutex<[ClientKey: RegistryClient]>([:])
+
+    /// Clients differ by registry, and by the credentials and TLS leniency a route brings.
+    private struct ClientKey: Hashable {
+        var registry: String
+        var credentials: Credentials?
+        var insecure: Bool
+    }
 
     init(configuration: MirrorConfiguration) throws {
         self.configuration = configuration
         self.http = try HTTPClient(configuration: .init(certsDirectory: configuration.certsDirectory))
     }
 
-    func client(for registry: String) -> RegistryClient {
-        clients.withLock { clients in
-            if let client = clients[registry] { return client }
+    /// The client for a route: its registry's, or one with the route's own credentials.
+    func client(for route: MirrorRoute) -> RegistryClient {
+        client(for: route.registry, credentials: route.credentials, insecure: route.insecure)
+    }
+
+    func client(for registry: String, credentials: Credentials? = nil, insecure: Bool = false) -> RegistryClient {
+        let key = ClientKey(registry: registry, credentials: credentials, insecure: insecure)
+        return clients.withLock { clients in
+            if let client = clients[key] { return client }
             var settings = RegistryClientConfiguration(registry: registry)
-            if let upstream = configuration.upstream(for: registry) {
-                settings.insecure = upstream.insecure
+            settings.insecure = insecure || configuration.isInsecure(registry)
+            if let credentials {
+                settings.credentials = credentials
+            } else if let upstream = configuration.upstream(for: registry) {
                 if let username = upstream.username {
                     settings.credentials = Credentials(username: username, password: upstream.password ?? "")
                 } else if let file = upstream.authFile {
@@ -29,7 +44,7 @@ final class UpstreamClients: Sendable {
                 }
             }
             let client = RegistryClient(configuration: settings, http: http)
-            clients[registry] = client
+            clients[key] = client
             return client
         }
     }

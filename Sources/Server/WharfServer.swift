@@ -1,5 +1,6 @@
 import CDN
 import Foundation
+import ImageStreams
 import Logging
 import Mirror
 import Notifications
@@ -31,13 +32,17 @@ public struct WharfServer: Service {
         settings.deleteEnabled = configuration.storage.deleteEnabled
         settings.readOnly = configuration.storage.readOnly
         settings.catalogMaxEntries = configuration.catalogMaxEntries
+        settings.imageStreamAdminToken = configuration.imageStreamsAdminToken
+        settings.acceptSchema2 = configuration.repository.acceptSchema2
         let store = ContentStore(driver: driver)
         // Blob fills run here, apart from the requests that start them, so a shutdown can wait for them.
         let background = BackgroundTasks()
         var mirror: PullThrough?
+        let imageStreams = loadImageStreams()
         if let mirrorConfiguration = configuration.mirrorConfiguration {
             try await store.removeStaleStagingFiles()
-            mirror = try PullThrough(configuration: mirrorConfiguration, store: store, background: background, logger: logger)
+            mirror = try PullThrough(configuration: mirrorConfiguration, store: store, background: background, logger: logger,
+                                     imageStreams: imageStreams)
             logger.info("mirroring", metadata: [
                 "default": "\(mirrorConfiguration.defaultRegistry ?? "none")",
                 "upstreams": "\(mirrorConfiguration.upstreams.map(\.registry))",
@@ -76,6 +81,7 @@ public struct WharfServer: Service {
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 if let notifier { group.addTask { await notifier.run() } }
+                if let imageStreams { group.addTask { await reloadOnChange(imageStreams) } }
                 if let tls {
                     group.addTask { await reloadOnHangUp(tls) }
                     group.addTask { await reloadOnFileChange(tls) }
@@ -138,6 +144,24 @@ public struct WharfServer: Service {
             ])
         }
         return try Notifier(configuration: notifications, source: source, logger: logger)
+    }
+
+    private func loadImageStreams() -> ImageStreamCatalog? {
+        guard let directory = configuration.imageStreamsDirectory else { return nil }
+        let (catalog, problems) = ImageStreamCatalog.load(directory: directory)
+        for problem in problems { logger.warning("imagestreams: \(problem)") }
+        logger.info("imagestreams loaded", metadata: ["directory": "\(directory)", "streams": "\(catalog.streams.count)"])
+        return catalog
+    }
+
+    /// ImageStream files edited, added or removed on disk are served within a few seconds; all
+    /// is reread at least every `projectcachettl` whatever the files' times say.
+    private func reloadOnChange(_ catalog: ImageStreamCatalog) async {
+        while (try? await Task.sleep(for: .seconds(2))) != nil {
+            guard let problems = catalog.reloadIfChanged(maxAge: configuration.repository.projectCacheTTL) else { continue }
+            for problem in problems { logger.warning("imagestreams: \(problem)") }
+            logger.info("imagestreams reloaded", metadata: ["directory": "\(catalog.directory)", "streams": "\(catalog.streams.count)"])
+        }
     }
 
     /// SIGHUP reloads the certificate and key (after a renewal); a bad pair keeps the old one.

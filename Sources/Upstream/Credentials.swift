@@ -1,7 +1,7 @@
 import Foundation
 
 /// A user name and password (or a registry token used as one). Never logged.
-public struct Credentials: Sendable, Equatable, CustomStringConvertible {
+public struct Credentials: Sendable, Hashable, CustomStringConvertible {
     public var username: String
     public var password: String
 

@@ -304,24 +304,25 @@ def skopeo():
 
 @pytest.fixture
 def mirror_factory(wharf_factory, tmp_path):
-    """start(*, proxy=None, mirror=None, middleware=None, root=None) -> Wharf whose config
-    carries Distribution's `proxy:` (e.g. {"remoteurl": "http://127.0.0.1:5000"}), Wharf's
-    `mirror:` (lists allowed, e.g. upstreams) and `middleware:` sections as given."""
+    """start(*, proxy=None, mirror=None, middleware=None, root=None, sections=None, env=None) -> Wharf
+    whose config carries Distribution's `proxy:` (e.g. {"remoteurl": "http://127.0.0.1:5000"}),
+    Wharf's `mirror:` (lists allowed, e.g. upstreams) and `middleware:` sections as given, plus any
+    other top-level `sections` (e.g. {"policy": {...}}) and `REGISTRY_*` variables in `env`."""
     from mirror_support import yaml_text
 
     counter = [0]
 
-    def start(*, proxy=None, mirror=None, middleware=None, root=None):
+    def start(*, proxy=None, mirror=None, middleware=None, root=None, sections=None, env=None):
         counter[0] += 1
         store = Path(root) if root else tmp_path / f"mirror-{counter[0]}-store"
         for attempt in range(3):
             port = free_port()
             config = registry_config(store, port)
-            for key, section in (("proxy", proxy), ("mirror", mirror), ("middleware", middleware)):
+            for key, section in (("proxy", proxy), ("mirror", mirror), ("middleware", middleware), *(sections or {}).items()):
                 if section is not None:
                     config[key] = section
             try:
-                return wharf_factory(store, config_text=yaml_text(config), port=port)
+                return wharf_factory(store, config_text=yaml_text(config), port=port, env=env)
             except PortInUse:
                 if attempt == 2:
                     raise

@@ -26,7 +26,7 @@ extension Configuration {
     }
 
     mutating func readOpenShift(_ node: ConfigNode) throws {
-        try node.expectKeys(["version", "metrics", "requests"],
+        try node.expectKeys(["version", "metrics", "requests", "imagestreams"],
                             ignored: ["apiversion", "kind", "kubeconfig", "server", "auth", "audit", "cache", "quota",
                                       "pullthrough", "compatibility"])
         if let metrics = node.child("metrics") { try readOpenShiftMetrics(metrics) }

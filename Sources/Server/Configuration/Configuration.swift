@@ -2,6 +2,7 @@ import CDN
 import Logging
 import Mirror
 import Notifications
+import Policy
 
 /// Wharf's configuration: Distribution's `config.yml` shape, with OpenShift's
 /// `middleware.repository` options, read from YAML plus `REGISTRY_*` overrides.
@@ -21,6 +22,12 @@ public struct Configuration: Sendable {
     public var auth: AuthSettings?
     /// `notifications`: endpoints that receive registry events.
     public var notifications = NotificationsConfiguration()
+    /// `policy.registries`: which upstream registries and repositories may be pulled from.
+    public var policy = RegistryPolicy()
+    /// `openshift.imagestreams.directory`: OpenShift ImageStreams by namespace, watched for changes.
+    public var imageStreamsDirectory: String?
+    /// `openshift.imagestreams.admintoken`: the ImageStream API's bearer token (the API is off without one).
+    public var imageStreamsAdminToken: String?
     /// The most repositories one catalog page may hold (`catalog.maxentries`).
     public var catalogMaxEntries = 1000
     /// OpenShift's `openshift` section: metrics and request limits.
@@ -108,9 +115,9 @@ extension Configuration {
 
     init(_ root: ConfigNode) throws {
         try root.expectKeys(
-            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn", "openshift", "auth", "notifications"],
+            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn", "openshift", "auth", "notifications", "policy"],
             ignored: ["health", "redis", "reporting", "validation", "compatibility",
-                      "loglevel", "tags", "policy"])
+                      "loglevel", "tags"])
         guard let version = try root.string("version") else { throw ConfigurationError("version: required (use 0.1)") }
         guard version == "0.1" else { throw ConfigurationError("version: \"\(version)\" is not supported (use 0.1)") }
         try readLog(root.section("log"))
@@ -130,9 +137,13 @@ extension Configuration {
         if let proxy = root.child("proxy") { try readProxy(proxy) }
         if let mirror = root.child("mirror") { try readMirror(mirror) }
         if let cdn = root.child("cdn") { try readCDN(cdn) }
-        if let openshift = root.child("openshift") { try readOpenShift(openshift) }
+        if let openshift = root.child("openshift") {
+            try readOpenShift(openshift)
+            try readImageStreams(openshift)
+        }
         if let auth = root.child("auth") { self.auth = try AuthSettings.read(auth) }
         if let notifications = root.child("notifications") { try readNotifications(notifications) }
+        if let policy = root.child("policy") { try readPolicy(policy) }
         let catalog = try root.section("catalog")
         try catalog.expectKeys(["maxentries"])
         catalogMaxEntries = try catalog.int("maxentries", range: 1...100_000) ?? catalogMaxEntries
@@ -338,7 +349,7 @@ extension Configuration {
 
     /// The mirror's configuration, or nil when neither `mirror` nor `proxy` is configured.
     public var mirrorConfiguration: MirrorConfiguration? {
-        guard mirror != nil || proxy != nil else { return nil }
+        guard mirror != nil || proxy != nil || imageStreamsDirectory != nil else { return nil }
         var settings = mirror?.base ?? MirrorConfiguration()
         if mirror == nil { settings.allowUnlisted = false }
         if let proxy, let registry = Self.registryHost(of: proxy.remoteURL) {
@@ -354,6 +365,7 @@ extension Configuration {
         settings.pullthrough = repository.pullthrough
         settings.keepCopies = repository.mirrorPullthrough
         settings.blobRepositoryTTL = repository.blobRepositoryCacheTTL
+        settings.policy = policy
         return settings
     }
 

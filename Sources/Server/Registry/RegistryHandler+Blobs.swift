@@ -5,6 +5,9 @@ import Storage
 
 extension RegistryHandler {
     func getBlob(_ name: RepositoryName, digest: Digest, request: HTTPRequest) async throws -> HTTPResponse {
+        if let mirror, let stream = mirror.imageStream(for: name) {
+            return try await getImageStreamBlob(name, digest: digest, stream: stream, mirror: mirror, request: request)
+        }
         let route = try mirrorRoute(name, request)
         let repository = route?.localRepository ?? name
         // A digest is not a password: the repository must reference the blob.

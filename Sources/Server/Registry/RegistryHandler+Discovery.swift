@@ -6,7 +6,14 @@ import Storage
 
 extension RegistryHandler {
     func listTags(_ name: RepositoryName, request: HTTPRequest) async throws -> HTTPResponse {
-        guard let tags = try await store.tags(in: name) else {
+        // A repository mirrored from a registry the policy refuses lists nothing either.
+        _ = try mirrorRoute(name, request)
+        // A repository with an ImageStream has the stream's tags (those with an image).
+        let streamTags = mirror?.imageStream(for: name).map { stream in
+            (stream.status?.tags ?? []).filter { !($0.items ?? []).isEmpty }.compactMap { Tag($0.tag) }.sorted { $0.value < $1.value }
+        }
+        let stored = streamTags == nil ? try await store.tags(in: name) : nil
+        guard let tags = streamTags ?? stored else {
             throw RegistryError(.nameUnknown, "repository \(name) is not known", detailJSON: #"{"name":"\#(name)"}"#)
         }
         let (page, next) = try paginate(tags.map(\.value), request: request, defaultLimit: nil, maximum: nil)

@@ -37,6 +37,10 @@ extension RegistryHandler {
     /// serves the kept copy while it is fresh).
     private func lookUpManifest(_ reference: ManifestReference, in name: RepositoryName, route: MirrorRoute?) async throws
         -> (StoredManifest, HTTPResponse.CacheResult) {
+        if let mirror, let stream = mirror.imageStream(for: name) {
+            let (stored, source) = try await mirror.imageStreamManifest(reference, stream: stream, repository: name)
+            return (stored, source == .kept ? .hit : .miss)
+        }
         if let mirror, let route {
             let (stored, source) = try await mirror.manifest(reference, route: route)
             switch source {
@@ -111,6 +115,7 @@ extension RegistryHandler {
         case .tag(let value): (tag, expected) = (value, nil)
         case .digest(let value): (tag, expected) = (nil, value)
         }
+        try refuseSchema2IntoImageStream(name, bytes: Array(buffer.readableBytesView), contentType: request.headers.first(name: "content-type"))
         let (stored, manifest) = try await store.putManifest(Array(buffer.readableBytesView), contentType: request.headers.first(name: "content-type"),
                                                              in: name, tag: tag, expectedDigest: expected)
         var headers: HTTPHeaders = [

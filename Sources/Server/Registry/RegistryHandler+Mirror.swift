@@ -5,9 +5,11 @@ import OCI
 import Storage
 
 extension RegistryHandler {
-    /// The upstream a repository's content comes from, if the mirror serves it.
+    /// The upstream a repository's content comes from, if the mirror serves it. Nil for a
+    /// repository with an ImageStream: that has candidates, not one route.
     func mirrorRoute(_ name: RepositoryName, _ request: HTTPRequest) throws -> MirrorRoute? {
-        try mirror?.route(name, namespace: request.queryValue("ns"))
+        if mirror?.imageStream(for: name) != nil { return nil }
+        return try mirror?.route(name, namespace: request.queryValue("ns"))
     }
 
     /// A blob the repository does not have locally: asked upstream (HEAD), linked once the

@@ -15,6 +15,11 @@ public struct RegistryHandler: HTTPHandler {
         public var smallBlobLimit = 64 << 10
         /// `storage.redirect.disable`: never redirect blob downloads.
         public var redirectDisabled = false
+        /// `openshift.imagestreams.admintoken`: the bearer token of the ImageStream API; nil turns it off.
+        public var imageStreamAdminToken: String?
+        /// OpenShift's `acceptschema2`: false refuses Docker schema 2 manifests (and manifest lists)
+        /// pushed into a repository that has an ImageStream.
+        public var acceptSchema2 = true
 
         public init() {}
     }
@@ -71,6 +76,9 @@ public struct RegistryHandler: HTTPHandler {
             return await readiness()
         default:
             break
+        }
+        if request.path.hasPrefix(Self.imageStreamAPIPrefix) {
+            return try await imageStreamAPI(request, body: body)
         }
         if request.path.hasPrefix(CDNSettings.blobPathPrefix) {
             return try await serveSignedBlob(request)
