@@ -190,3 +190,23 @@ def test_insecure_lets_an_upstream_with_an_untrusted_certificate_be_used(basic_u
     response = lenient.client.get_manifest("test/app", "v1")
     assert response.status_code == 200, response.text
     assert response.headers["Docker-Content-Digest"] == info["manifest_digest"]
+
+
+def test_refusals_are_counted_by_the_rule_that_refused_them(docker_registry_factory, mirror_factory):
+    from metrics_support import metrics_section, scrape, value
+
+    upstream = docker_registry_factory()
+    upstream.client.push_image("someorg/app", "v1")
+    upstream.client.push_image("team/app", "v1")
+    policy = {"registries": {"default": "allow", "block": [f"{upstream.host}/someorg/**"]}}
+    wharf = mirror_factory(mirror={"allowunlisted": True}, sections={"policy": policy, "openshift": metrics_section()})
+    ns = f"?ns={upstream.host}"
+    for _ in range(3):
+        assert wharf.client.get(f"/v2/someorg/app/manifests/v1{ns}").status_code == 403
+    assert wharf.client.get(f"/v2/team/app/manifests/v1{ns}").status_code == 200
+    samples = scrape(wharf)
+    rule = f"block:{upstream.host}/someorg/**"
+    assert value(samples, "wharf_policy_refusals_total", rule=rule) == 3
+    # One series per rule that refused something, and nothing else: no repository names.
+    refusal_series = [dict(pairs) for (name, pairs) in samples if name == "wharf_policy_refusals_total"]
+    assert refusal_series == [{"rule": rule}]

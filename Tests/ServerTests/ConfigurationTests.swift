@@ -29,6 +29,19 @@ import Testing
         #expect(configuration.repository == Configuration.RepositoryOptions())
     }
 
+    @Test func warningsOfMiddlewareReadersAreKeptAlongsideTheEnvironments() throws {
+        let yaml = Self.minimal + """
+
+            middleware:
+              storage:
+                - name: redirect
+                  options: {}
+            """
+        let configuration = try Configuration.load(yaml: yaml, environment: ["REGISTRY_PORT": "tcp://10.0.0.1:5000"])
+        #expect(configuration.warnings.contains { $0.contains("storage middleware redirect is not supported") })
+        #expect(configuration.warnings.contains { $0.contains("REGISTRY_PORT") })
+    }
+
     @Test func theEmbeddedDefaultListensOn5000() throws {
         let configuration = try Configuration.load(yaml: Configuration.embeddedDefaultYAML, environment: [:])
         #expect(configuration.http.port == 5000)

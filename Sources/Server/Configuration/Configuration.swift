@@ -109,7 +109,8 @@ extension Configuration {
         let overridden = tree.applyOverrides(from: environment)
         let warnings = WarningSink()
         var configuration = try Configuration(ConfigNode(tree, overridden: Set(overridden), warnings: warnings))
-        configuration.warnings = warnings.messages
+        // Some readers append to `warnings` directly; keep theirs after the sink's.
+        configuration.warnings = warnings.messages + configuration.warnings
         return configuration
     }
 
