@@ -87,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "wharf",
             dependencies: [
-                "Server", "Upstream", "CDN",
+                "Server", "Upstream", "CDN", "HTTPClient", "OCI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -124,20 +124,7 @@ public struct PolicyDecision: Sendable, Equatable {
             why = "by the policy's default (policy.registries.default: block; no allow rule matches)"
         }
         return RegistryError(.denied, "pulling \(registry)/\(repository) is refused \(why)",
-                             detailJSON: #"{"registry":\#(jsonString(registry)),"repository":\#(jsonString(repository.value)),"rule":\#(jsonString(ruleLabel))}"#)
-    }
-
-    private func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+                             detailJSON: #"{"registry":\#(JSONText.string(registry)),"repository":\#(JSONText.string(repository.value)),"rule":\#(JSONText.string(ruleLabel))}"#)
     }
 }
 

@@ -9,7 +9,7 @@ struct Wharf: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wharf",
         abstract: "An edge container registry and pull-through mirror.",
-        subcommands: [Serve.self, CheckConfig.self, CheckUpstreamCommand.self, SignURLCommand.self],
+        subcommands: [Serve.self, CheckConfig.self, CheckUpstreamCommand.self, PrefetchCommand.self, SignURLCommand.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -187,3 +187,60 @@ def test_queued_events_are_flushed_at_shutdown(wharf_factory, tmp_path, listener
     assert wharf.process.wait(timeout=15) == 0
     delivered = {e["target"]["digest"] for e in slow.accepted_events() if e["action"] == "push"}
     assert delivered == set(digests), f"{len(delivered)} of 4 events delivered before exit"
+
+
+def test_events_name_the_authenticated_user_as_the_actor(wharf_factory, tmp_path, listeners):
+    from auth_support import RULES, USERS, basic, make_htpasswd, token_for
+
+    listener = listeners()
+    htpasswd = make_htpasswd(tmp_path / "htpasswd", USERS)
+    root = tmp_path / "auth-store"
+    port = free_port()
+    config = registry_config(root, port)
+    config["notifications"] = {"endpoints": [endpoint("all", listener.url)]}
+    config["auth"] = {"htpasswd": {"realm": "wharf-test", "path": str(htpasswd)},
+                      "access": {"rules": RULES, "anonymouspull": ["public/**"]}}
+    # /v2/ answers 401 with auth on: wait for /healthz instead.
+    wharf = wharf_factory(root, config_text=yaml_text(config), port=port, wait=False)
+    deadline = time.monotonic() + 30
+    while requests_get(f"{wharf.base}/healthz", None, quiet=True) is None:
+        assert time.monotonic() < deadline, wharf.log_text()[-2000:]
+        time.sleep(0.05)
+    alice = wharf.client
+    alice.session.headers["Authorization"] = basic("alice")
+    pushed = alice.push_image("public/app", "v1", layers=1)
+    by_basic = listener.wait_for(is_event("push", "public/app", pushed.digest))
+    assert [event["actor"] for event in by_basic] == [{"name": "alice"}]
+
+    # A token from Wharf's token endpoint names its subject; an anonymous pull names no one.
+    token = token_for(wharf, "bob", "repository:public/app:pull")["token"]
+    with_token = requests_get(f"{wharf.base}/v2/team/none/manifests/v1", token)
+    assert with_token.status_code in (401, 403)  # bob's token is for public/app only
+    pulled = requests_get(f"{wharf.base}/v2/public/app/manifests/v1", token)
+    assert pulled.status_code == 200, pulled.text
+    anonymous = requests_get(f"{wharf.base}/v2/public/app/manifests/{pushed.digest}", None)
+    assert anonymous.status_code == 200, anonymous.text
+    pulls = listener.wait_for(is_event("pull", "public/app", pushed.digest), count=2)
+    assert sorted(json_dumps(event["actor"]) for event in pulls) == ['{"name": "bob"}', "{}"]
+
+
+def requests_get(url, token, quiet=False):
+    import requests
+
+    headers = {"Accept": OCI_MANIFEST}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    session = requests.Session()
+    session.trust_env = False
+    try:
+        return session.get(url, headers=headers, timeout=10)
+    except requests.ConnectionError:
+        if quiet:
+            return None
+        raise
+
+
+def json_dumps(value):
+    import json
+
+    return json.dumps(value, sort_keys=True)

@@ -156,6 +156,8 @@ public struct AccessControl: Sendable {
            !permits(identity, .repository(RepositoryName(from)?.value ?? from, .pull)) {
             decision.request = Self.removingMount(from: request)
         }
+        // Events name who pushed or pulled (Distribution's `actor`).
+        decision.request.user = decision.user
         return decision
     }
 

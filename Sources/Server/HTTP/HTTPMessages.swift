@@ -16,6 +16,8 @@ public struct HTTPRequest: Sendable {
 
     /// The client's IP address, as the connection sees it.
     public var remoteAddress: String?
+    /// The authenticated user, once access control has checked the request (nil: anonymous or no auth).
+    public var user: String?
 
     public init(method: HTTPMethod, uri: String, headers: HTTPHeaders, remoteAddress: String? = nil) {
         self.method = method

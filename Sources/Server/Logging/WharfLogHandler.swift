@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Logging
+import OCI
 import Synchronization
 
 /// Writes log records to standard error as `text`, `json` or `logfmt` lines (`log.formatter`).

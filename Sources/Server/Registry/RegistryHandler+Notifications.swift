@@ -61,7 +61,8 @@ extension RegistryHandler {
         // One request makes one event here, so the request's id is made with it.
         let record = Event.RequestRecord(id: UUID().uuidString.lowercased(), addr: request.remoteAddress, host: request.headers.first(name: "host"),
                                          method: request.method.rawValue, useragent: request.headers.first(name: "user-agent") ?? "")
-        events.notifier.publish(Event(action: action, target: target, request: record, source: events.notifier.source))
+        events.notifier.publish(Event(action: action, target: target, request: record, actor: Event.ActorRecord(name: request.user),
+                                      source: events.notifier.source))
     }
 
     private func url(_ events: RegistryEvents, _ request: HTTPRequest, _ path: String) -> String? {
