@@ -36,11 +36,14 @@ public struct MirrorRoute: Hashable, Sendable, CustomStringConvertible {
 /// never returned, so no caller can reach the upstream, nor serve what is stored under the route.
 public struct MirrorRouter: Sendable {
     let configuration: MirrorConfiguration
+    /// `configuration.policy` at start, replaced when the configuration is reloaded.
+    public let policy: LivePolicy
     /// Told of every refusal (for counting refusals by rule).
     let onRefusal: @Sendable (PolicyDecision) -> Void
 
     public init(configuration: MirrorConfiguration, onRefusal: @escaping @Sendable (PolicyDecision) -> Void = { _ in }) {
         self.configuration = configuration
+        self.policy = LivePolicy(configuration.policy)
         self.onRefusal = onRefusal
     }
 
@@ -56,8 +59,9 @@ public struct MirrorRouter: Sendable {
     /// Applies the registry policy to a pull of `repository` from `registry`.
     /// - Throws: 403 `DENIED` naming the repository and the refusing rule.
     public func check(registry: String, repository: RepositoryName) throws(RegistryError) {
-        guard !configuration.policy.allowsEverything else { return }
-        let decision = configuration.policy.decide(registry: registry, repository: repository)
+        let policy = policy.current
+        guard !policy.allowsEverything else { return }
+        let decision = policy.decide(registry: registry, repository: repository)
         guard decision.isAllowed else {
             onRefusal(decision)
             throw decision.refusal

@@ -4,6 +4,7 @@ import ImageStreams
 import Logging
 import Mirror
 import Notifications
+import Policy
 import ServiceLifecycle
 import UnixSignals
 import Storage
@@ -15,11 +16,16 @@ public struct WharfServer: Service {
     let logger: Logger
     /// The Prometheus registry `MetricsExporter.bootstrap` made; nil when metrics are off.
     let metricsExporter: MetricsExporter?
+    /// Reads the configuration again (the file and the environment), for SIGHUP; nil when
+    /// there is no file to reread.
+    let reloadConfiguration: (@Sendable () throws -> Configuration)?
 
-    public init(configuration: Configuration, logger: Logger, metricsExporter: MetricsExporter? = nil) {
+    public init(configuration: Configuration, logger: Logger, metricsExporter: MetricsExporter? = nil,
+                reloadConfiguration: (@Sendable () throws -> Configuration)? = nil) {
         self.configuration = configuration
         self.logger = logger
         self.metricsExporter = metricsExporter
+        self.reloadConfiguration = reloadConfiguration
     }
 
     public func run() async throws {
@@ -82,10 +88,11 @@ public struct WharfServer: Service {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 if let notifier { group.addTask { await notifier.run() } }
                 if let imageStreams { group.addTask { await reloadOnChange(imageStreams) } }
-                if let tls {
-                    group.addTask { await reloadOnHangUp(tls) }
-                    group.addTask { await reloadOnFileChange(tls) }
+                let policy = reloadConfiguration == nil ? nil : mirror?.router.policy
+                if tls != nil || policy != nil {
+                    group.addTask { await reloadOnHangUp(tls: tls, policy: policy) }
                 }
+                if let tls { group.addTask { await reloadOnFileChange(tls) } }
                 try await serveAndDrain(server, background: background)
                 // Events of the last requests get a short chance to reach their endpoints.
                 if let notifier { await notifier.flush(within: Self.notificationFlushTime) }
@@ -164,14 +171,30 @@ public struct WharfServer: Service {
         }
     }
 
-    /// SIGHUP reloads the certificate and key (after a renewal); a bad pair keeps the old one.
-    private func reloadOnHangUp(_ tls: TLSSettings) async {
+    /// SIGHUP reloads the certificate and key (after a renewal) and the registry policy
+    /// (`policy.registries` allow/block rules, from the configuration file and environment);
+    /// whatever fails to load keeps the one in force.
+    private func reloadOnHangUp(tls: TLSSettings?, policy: LivePolicy?) async {
         for await _ in await UnixSignalsSequence(trapping: .sighup) {
-            do {
-                try tls.reload()
-                logger.info("TLS certificate reloaded", metadata: ["certificate": "\(tls.certificatePath)"])
-            } catch {
-                logger.error("TLS certificate reload failed; keeping the current one", metadata: ["error": "\(error)"])
+            if let tls {
+                do {
+                    try tls.reload()
+                    logger.info("TLS certificate reloaded", metadata: ["certificate": "\(tls.certificatePath)"])
+                } catch {
+                    logger.error("TLS certificate reload failed; keeping the current one", metadata: ["error": "\(error)"])
+                }
+            }
+            if let policy, let reloadConfiguration {
+                do {
+                    let fresh = try reloadConfiguration().policy
+                    guard fresh != policy.current else { continue }
+                    policy.replace(with: fresh)
+                    logger.info("registry policy reloaded", metadata: [
+                        "policy.default": "\(fresh.defaultAction)", "policy.rules": "\(fresh.rules.count)",
+                    ])
+                } catch {
+                    logger.error("configuration reload failed; keeping the registry policy in force", metadata: ["error": "\(error)"])
+                }
             }
         }
     }

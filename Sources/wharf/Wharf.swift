@@ -31,8 +31,14 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "wharf")
         // Once per process, before any metric is created.
         let metrics = configuration.openshift.metrics.enabled ? MetricsExporter.bootstrap(secret: configuration.openshift.metrics.secret) : nil
+        // SIGHUP rereads the same file (and the environment).
+        var reload: (@Sendable () throws -> Configuration)?
+        if let path = config {
+            reload = { try loadConfiguration(path) }
+        }
         let group = ServiceGroup(
-            services: [WharfServer(configuration: configuration, logger: logger, metricsExporter: metrics)],
+            services: [WharfServer(configuration: configuration, logger: logger, metricsExporter: metrics,
+                                   reloadConfiguration: reload)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

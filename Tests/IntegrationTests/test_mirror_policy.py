@@ -10,7 +10,7 @@ import pytest
 
 from conftest import require_tool
 from mirror_support import session
-from registry_client import error_codes
+from registry_client import error_codes, sha256_digest
 
 
 class UpstreamLog:
@@ -210,3 +210,44 @@ def test_refusals_are_counted_by_the_rule_that_refused_them(docker_registry_fact
     # One series per rule that refused something, and nothing else: no repository names.
     refusal_series = [dict(pairs) for (name, pairs) in samples if name == "wharf_policy_refusals_total"]
     assert refusal_series == [{"rule": rule}]
+
+
+def test_sighup_reloads_the_policy_and_cached_content_is_refused_at_once(docker_registry_factory, mirror_factory):
+    import os
+    import signal
+
+    upstream = docker_registry_factory()
+    image = upstream.client.push_image("team/app", "v1")
+    wharf = mirror_factory(proxy={"remoteurl": upstream.base})
+    assert wharf.client.get_manifest("team/app", "v1").status_code == 200
+    layer = next(iter(image.blobs))
+    assert wharf.client.get_blob("team/app", layer).status_code == 200
+    original = wharf.config_path.read_text()
+
+    def reload_until(expected_status, timeout=10.0):
+        os.kill(wharf.pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while True:
+            response = wharf.client.get_blob("team/app", layer)
+            if response.status_code == expected_status or time.monotonic() > deadline:
+                return response
+            time.sleep(0.1)
+
+    wharf.config_path.write_text(original + f'\npolicy:\n  registries:\n    block: ["{upstream.host}/team/**"]\n')
+    log = UpstreamLog(upstream)
+    refused = reload_until(403)
+    assert_denied(refused, f"{upstream.host}/team/app", f'block "{upstream.host}/team/**"')
+    assert_denied(wharf.client.get_manifest("team/app", "v1"), f"{upstream.host}/team/app")
+    assert log.new_requests() == []
+    assert "registry policy reloaded" in wharf.log_text()
+
+    # A file that no longer parses keeps the policy in force.
+    wharf.config_path.write_text(original + "\npolicy:\n  registries:\n    bogus: 1\n")
+    os.kill(wharf.pid, signal.SIGHUP)
+    time.sleep(1)
+    assert wharf.client.get_blob("team/app", layer).status_code == 403
+    assert "keeping the registry policy in force" in wharf.log_text()
+
+    wharf.config_path.write_text(original)
+    allowed = reload_until(200)
+    assert allowed.status_code == 200 and sha256_digest(allowed.content) == layer
