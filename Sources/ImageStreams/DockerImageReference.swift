@@ -29,7 +29,7 @@ public struct DockerImageReference: Hashable, Sendable, CustomStringConvertible 
                 rest = rest[rest.index(after: slash)...]
             }
         }
-        if ["index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"].contains(registry) { registry = "docker.io" }
+        registry = DockerHubHost.canonical(registry)
         if registry == "docker.io", !rest.contains("/") { rest = "library/" + rest }
         guard let repository = RepositoryName(rest) else { return nil }
         self.registry = registry

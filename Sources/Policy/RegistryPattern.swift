@@ -1,3 +1,5 @@
+import OCI
+
 /// A pattern naming registries, or repositories on registries, as the `policy.registries` lists write it:
 /// `host[:port][/repository-glob]`.
 ///
@@ -17,6 +19,8 @@ public struct RegistryPattern: Hashable, Sendable, CustomStringConvertible {
     public let port: String?
     /// The repository glob, or nil for the whole registry.
     public let repositoryGlob: String?
+    /// `repositoryGlob`, compiled once.
+    private let glob: RepositoryGlob?
     /// The pattern as written (lowercased).
     public let description: String
 
@@ -48,18 +52,21 @@ public struct RegistryPattern: Hashable, Sendable, CustomStringConvertible {
                 throw PolicyError("\"\(text)\": a host label is letters, digits and '-', or exactly '*' for any one label")
             }
         }
+        var compiled: RepositoryGlob?
         if let glob {
             guard !glob.isEmpty, !glob.hasPrefix("/"), !glob.hasSuffix("/"), !glob.contains("//") else {
                 throw PolicyError("\"\(text)\": the repository part must be a path such as org/* or org/**")
             }
-            guard glob.allSatisfy({ $0.isASCIIDigit || ("a"..."z").contains($0) || "._-/*".contains($0) }) else {
+            guard let parsed = RepositoryGlob(glob) else {
                 throw PolicyError("\"\(text)\": the repository part holds characters a repository name cannot have")
             }
+            compiled = parsed
         }
         let canonicalLabels = Self.isHubAlias(labels) ? ["docker", "io"] : labels
         self.hostLabels = canonicalLabels
         self.port = port
         self.repositoryGlob = glob.map(String.init)
+        self.glob = compiled
         self.description = trimmed
         self.specificity = Self.specificity(hostLabels: canonicalLabels, port: port, repositoryGlob: glob.map(String.init))
     }
@@ -72,9 +79,9 @@ public struct RegistryPattern: Hashable, Sendable, CustomStringConvertible {
         if Self.isHubAlias(labels) { labels = ["docker", "io"] }
         guard labels.count == hostLabels.count else { return false }
         for (pattern, label) in zip(hostLabels, labels) where pattern != "*" && pattern != label { return false }
-        guard let repositoryGlob else { return true }
+        guard let glob else { return true }
         guard let repository else { return false }
-        return Glob.matches(Array(repositoryGlob.utf8)[...], Array(repository.utf8)[...])
+        return glob.matches(repository)
     }
 
     /// How specific the pattern is; see `Specificity`.
@@ -140,35 +147,13 @@ public struct RegistryPattern: Hashable, Sendable, CustomStringConvertible {
     }
 
     private static func isHubAlias(_ labels: [String]) -> Bool {
-        let host = labels.joined(separator: ".")
-        return ["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"].contains(host)
+        DockerHubHost.isHub(labels.joined(separator: "."))
     }
 
     /// `host:port` → (`host`, `port`); `host` → (`host`, nil).
     static func split(_ registry: String) -> (host: Substring, port: String?) {
         guard let colon = registry.lastIndex(of: ":") else { return (registry[...], nil) }
         return (registry[..<colon], String(registry[registry.index(after: colon)...]))
-    }
-}
-
-/// `*` (not `/`) and `**` (anything) over bytes; the whole text must match.
-enum Glob {
-    static func matches(_ pattern: ArraySlice<UInt8>, _ text: ArraySlice<UInt8>) -> Bool {
-        let star = UInt8(ascii: "*"), slash = UInt8(ascii: "/")
-        guard let first = pattern.first else { return text.isEmpty }
-        guard first == star else {
-            guard let head = text.first, head == first else { return false }
-            return matches(pattern.dropFirst(), text.dropFirst())
-        }
-        let crossesSegments = pattern.dropFirst().first == star
-        let rest = pattern.dropFirst(crossesSegments ? 2 : 1)
-        // Try every split point; patterns are short and written by the operator.
-        var candidate = text
-        while true {
-            if matches(rest, candidate) { return true }
-            guard let head = candidate.first, crossesSegments || head != slash else { return false }
-            candidate = candidate.dropFirst()
-        }
     }
 }
 

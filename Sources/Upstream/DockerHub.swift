@@ -8,7 +8,7 @@ public enum DockerHub {
     public static let apiHost = "registry-1.docker.io"
 
     public static func isHubHost(_ host: String) -> Bool {
-        ["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"].contains(host.lowercased())
+        DockerHubHost.isHub(host.lowercased())
     }
 
     /// The host to send API requests to: `docker.io` → `registry-1.docker.io`, others unchanged.

@@ -1,45 +1,7 @@
-/// A repository-name pattern: `*` matches within one path segment, `**` across segments.
-/// `team/*` matches `team/app` but not `team/app/base`; `team/**` matches both; `**` matches all.
-struct RepositoryPattern: Sendable, Equatable, CustomStringConvertible {
-    let text: String
-    private let bytes: [UInt8]
+import OCI
 
-    /// Nil for an empty pattern or one with characters a repository name (or a glob) cannot hold.
-    init?(_ text: String) {
-        guard !text.isEmpty, text.utf8.allSatisfy({ byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "/"), UInt8(ascii: "*"): return true
-            default: return false
-            }
-        }) else { return nil }
-        self.text = text
-        bytes = Array(text.utf8)
-    }
-
-    var description: String { text }
-
-    func matches(_ name: String) -> Bool {
-        Self.match(bytes[...], Array(name.utf8)[...])
-    }
-
-    private static func match(_ pattern: ArraySlice<UInt8>, _ name: ArraySlice<UInt8>) -> Bool {
-        guard let head = pattern.first else { return name.isEmpty }
-        guard head == UInt8(ascii: "*") else {
-            guard name.first == head else { return false }
-            return match(pattern.dropFirst(), name.dropFirst())
-        }
-        let crossesSegments = pattern.dropFirst().first == UInt8(ascii: "*")
-        let rest = pattern.dropFirst(crossesSegments ? 2 : 1)
-        // Try every length the star could take, shortest first.
-        var candidate = name
-        while true {
-            if match(rest, candidate) { return true }
-            guard let next = candidate.first, crossesSegments || next != UInt8(ascii: "/") else { return false }
-            candidate = candidate.dropFirst()
-        }
-    }
-}
+/// The auth rules' repository patterns are the shared `RepositoryGlob`.
+typealias RepositoryPattern = RepositoryGlob
 
 /// Who may pull, push and delete where: Wharf's `auth.access` section.
 ///

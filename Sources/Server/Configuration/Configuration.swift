@@ -2,6 +2,7 @@ import CDN
 import Logging
 import Mirror
 import Notifications
+import OCI
 import Policy
 
 /// Wharf's configuration: Distribution's `config.yml` shape, with OpenShift's
@@ -376,7 +377,7 @@ extension Configuration {
         for prefix in ["https://", "http://"] where rest.hasPrefix(prefix) { rest = rest.dropFirst(prefix.count) }
         let host = rest.split(separator: "/", maxSplits: 1).first.map { String($0).lowercased() } ?? ""
         guard !host.isEmpty else { return nil }
-        return ["registry-1.docker.io", "index.docker.io", "registry.hub.docker.com"].contains(host) ? "docker.io" : host
+        return DockerHubHost.canonical(host)
     }
 
     private mutating func readProxy(_ node: ConfigNode) throws {
