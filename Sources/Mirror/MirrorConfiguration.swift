@@ -12,6 +12,9 @@ public struct MirrorConfiguration: Sendable {
         public var authFile: String?
         /// TLS verification off, and plain HTTP allowed.
         public var insecure = false
+        /// The scheme `proxy.remoteurl` names: used as is, never probed. Nil: HTTPS (then HTTP
+        /// when insecure or on loopback).
+        public var scheme: String?
 
         public init(registry: String) { self.registry = registry }
     }

@@ -34,6 +34,7 @@ final class UpstreamClients: Sendable {
             if let client = clients[key] { return client }
             var settings = RegistryClientConfiguration(registry: registry)
             settings.insecure = insecure || configuration.isInsecure(registry)
+            settings.scheme = configuration.upstream(for: registry)?.scheme
             if let credentials {
                 settings.credentials = credentials
             } else if let upstream = configuration.upstream(for: registry) {

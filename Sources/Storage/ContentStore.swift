@@ -31,8 +31,15 @@ public final class ContentStore: Sendable {
     }
 
     /// Opens a committed blob at `offset`.
+    /// - Throws: `notFound` when the file is gone (removed by hand or by another tool since it was
+    ///   cached); the cached size is dropped then, so the next `blobSize` asks the disk again.
     public func openBlob(_ digest: Digest, offset: Int64 = 0) async throws -> any StorageReader {
-        try await driver.reader(StorageLayout.blobData(digest), offset: offset)
+        do {
+            return try await driver.reader(StorageLayout.blobData(digest), offset: offset)
+        } catch let error as StorageError where error.code == .notFound {
+            blobSizes.remove(digest)
+            throw error
+        }
     }
 
     /// Stores small content (a manifest) as a blob, unless it is already stored.

@@ -9,6 +9,9 @@ public struct RegistryClientConfiguration: Sendable {
     public var credentials: Credentials?
     /// Listed insecure: TLS verification off, and plain HTTP allowed after HTTPS failed.
     public var insecure: Bool = false
+    /// The scheme the registry is known to speak (a `proxy.remoteurl`'s): it is the only one
+    /// tried. Nil: discover it (`SchemePolicy.candidates`).
+    public var scheme: String?
     public var timeouts: HTTPTimeouts = HTTPTimeouts()
     /// The clock token expiry is measured with.
     public var now: @Sendable () -> Date = { Date() }
@@ -123,7 +126,7 @@ public actor RegistryClient {
 
     private func discoverEndpoint() async throws(UpstreamError) -> RegistryEndpoint {
         var fallbacks: [String] = []
-        let candidates = SchemePolicy.candidates(registryHost: apiHost, insecure: configuration.insecure)
+        let candidates = SchemePolicy.candidates(registryHost: apiHost, insecure: configuration.insecure, scheme: configuration.scheme)
         for (index, candidate) in candidates.enumerated() {
             let base = "\(candidate.scheme)://\(apiHost)"
             var request = HTTPRequest(.get, url: base + "/v2/")

@@ -15,7 +15,9 @@ public enum SchemePolicy {
     /// - loopback: HTTPS with verification, then HTTP (a certificate that fails verification is
     ///   reported, not bypassed: only a server that does not speak TLS falls back).
     /// - others: HTTPS with verification only.
-    public static func candidates(registryHost: String, insecure: Bool) -> [Candidate] {
+    /// A known `scheme` is the only candidate (verification off only when insecure).
+    public static func candidates(registryHost: String, insecure: Bool, scheme: String? = nil) -> [Candidate] {
+        if let scheme { return [Candidate(scheme: scheme, verifyTLS: scheme == "https" && !insecure)] }
         if insecure { return [Candidate(scheme: "https", verifyTLS: false), Candidate(scheme: "http", verifyTLS: false)] }
         if isLoopback(registryHost) { return [Candidate(scheme: "https", verifyTLS: true), Candidate(scheme: "http", verifyTLS: false)] }
         return [Candidate(scheme: "https", verifyTLS: true)]

@@ -211,6 +211,20 @@ def test_large_blob_streams_in_and_out_byte_exact(wharf):
     assert middle.content == b"".join(pieces)[20971000:20972001]
 
 
+def test_blob_file_removed_by_hand_answers_blob_unknown_not_an_error(wharf):
+    """A stored blob whose file is deleted under a running Wharf is gone, not a 500 from a cache."""
+    data = os.urandom(256 * 1024)
+    digest = wharf.client.push_blob(REPO, data)
+    assert wharf.client.get_blob(REPO, digest).content == data
+    blob_path(wharf.root, digest).unlink()
+    gone = wharf.client.get_blob(REPO, digest)
+    assert gone.status_code == 404, gone.text
+    assert error_codes(gone) == ["BLOB_UNKNOWN"]
+    # pushed again, it is served again
+    assert wharf.client.push_blob(REPO, data) == digest
+    assert wharf.client.get_blob(REPO, digest).content == data
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -6,7 +6,7 @@ import threading
 import time
 
 from mirror_support import (
-    access_lines, blob_url, hashed_get, staging_files, stored_size, wait_for_blob,
+    access_lines, blob_path, blob_url, hashed_get, staging_files, stored_size, wait_for_blob,
     wait_for_lines,
 )
 from registry_client import error_codes, sha256_digest
@@ -164,3 +164,22 @@ def test_unknown_blob_upstream_answers_404_blob_unknown(docker_registry_factory,
         if method == "GET":
             assert error_codes(response) == ["BLOB_UNKNOWN"], response.text
     assert staging_files(wharf.root) == []
+
+
+def test_a_blob_removed_from_the_store_by_hand_is_fetched_again(docker_registry_factory, mirror_factory):
+    # An operator freeing space (or another tool) deletes a stored blob while Wharf runs: the
+    # next GET must not be a 500 from a stale cache, but one new upstream fetch.
+    upstream, wharf = anonymous_mirror(docker_registry_factory, mirror_factory)
+    data = os.urandom(1024 * 1024 + 3)
+    digest = upstream.client.push_blob("gone/blob", data)
+    first = wharf.client.get_blob("gone/blob", digest)
+    assert first.status_code == 200 and first.content == data
+    assert wait_for_blob(wharf.root, digest, len(data)) == len(data)
+    blob_path(wharf.root, digest).unlink()
+
+    again = wharf.client.get_blob("gone/blob", digest)
+    assert again.status_code == 200, again.text
+    assert sha256_digest(again.content) == digest
+    gets = wait_for_lines(upstream.log_text, "GET", f"/v2/gone/blob/blobs/{digest}", 2)
+    assert len(gets) == 2, "\n".join(gets)
+    assert wait_for_blob(wharf.root, digest, len(data)) == len(data), "the refetched blob was not stored again"

@@ -34,6 +34,17 @@ import Testing
         #expect(!configuration.warnings.contains { $0.hasPrefix("policy") })
     }
 
+    @Test func proxyRemoteURLFixesTheUpstreamsScheme() throws {
+        let plain = try Configuration.load(yaml: ConfigurationTests.minimal + "\nproxy:\n  remoteurl: http://127.0.0.1:5001\n",
+                                           environment: [:]).mirrorConfiguration
+        #expect(plain?.defaultRegistry == "127.0.0.1:5001")
+        #expect(plain?.upstream(for: "127.0.0.1:5001")?.scheme == "http")
+        #expect(plain?.isInsecure("127.0.0.1:5001") == true)
+        let hub = try Configuration.load(yaml: Self.file, environment: [:]).mirrorConfiguration
+        #expect(hub?.upstream(for: hub?.defaultRegistry ?? "")?.scheme == "https")
+        #expect(hub?.isInsecure(hub?.defaultRegistry ?? "") == false)
+    }
+
     @Test func environmentListsAreCommaSeparated() throws {
         let configuration = try Configuration.load(yaml: ConfigurationTests.minimal, environment: [
             "REGISTRY_POLICY_REGISTRIES_DEFAULT": "block",

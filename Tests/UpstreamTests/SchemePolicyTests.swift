@@ -24,6 +24,16 @@ import Upstream
         #expect(!c[0].verifyTLS)
     }
 
+    @Test func aKnownSchemeIsTheOnlyOneTried() {
+        // `proxy.remoteurl: http://…` must not be sent a TLS hello first (a round trip per start).
+        let plain = SchemePolicy.candidates(registryHost: "127.0.0.1:5000", insecure: true, scheme: "http")
+        #expect(plain.map(\.description) == ["http"])
+        let verified = SchemePolicy.candidates(registryHost: "registry.internal", insecure: false, scheme: "https")
+        #expect(verified.map(\.description) == ["https"])
+        let lenient = SchemePolicy.candidates(registryHost: "registry.internal", insecure: true, scheme: "https")
+        #expect(lenient.map(\.description) == ["https (verification off)"])
+    }
+
     @Test func whichFailuresFallBack() {
         let plainHTTP = HTTPClientError(.tlsHandshake, "wrong version number")
         let untrusted = HTTPClientError(.tlsUntrusted, "unable to get local issuer certificate")

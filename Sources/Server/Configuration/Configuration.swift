@@ -361,6 +361,7 @@ extension Configuration {
                 upstream.username = proxy.username
                 upstream.password = proxy.password
                 upstream.insecure = proxy.remoteURL.hasPrefix("http://")
+                upstream.scheme = proxy.remoteURL.hasPrefix("http://") ? "http" : "https"
                 settings.upstreams.append(upstream)
             }
         }

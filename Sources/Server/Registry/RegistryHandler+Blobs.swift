@@ -1,3 +1,4 @@
+import Mirror
 import NIOCore
 import NIOHTTP1
 import OCI
@@ -9,17 +10,26 @@ extension RegistryHandler {
             return try await getImageStreamBlob(name, digest: digest, stream: stream, mirror: mirror, request: request)
         }
         let route = try mirrorRoute(name, request)
-        let repository = route?.localRepository ?? name
-        // A digest is not a password: the repository must reference the blob.
         let response: HTTPResponse
-        if try await store.isLinked(digest, in: repository), let size = try await store.blobSize(digest) {
-            response = try await serveStoredBlob(digest, size: size, request: request)
-        } else {
-            guard let route else { throw blobUnknown(digest, name) }
-            response = try await getMirroredBlob(digest, route: route, request: request)
+        do {
+            response = try await resolveBlob(name, digest: digest, route: route, request: request)
+        } catch let error as StorageError where error.code == .notFound {
+            // The blob's file went away after the store had cached it (removed by hand or by
+            // another tool): once more, with the store now knowing it is absent — a mirror
+            // fetches it again, a plain registry answers BLOB_UNKNOWN.
+            response = try await resolveBlob(name, digest: digest, route: route, request: request)
         }
         notifyBlobPull(digest, in: name, response: response, request: request)
         return response
+    }
+
+    private func resolveBlob(_ name: RepositoryName, digest: Digest, route: MirrorRoute?, request: HTTPRequest) async throws -> HTTPResponse {
+        // A digest is not a password: the repository must reference the blob.
+        if try await store.isLinked(digest, in: route?.localRepository ?? name), let size = try await store.blobSize(digest) {
+            return try await serveStoredBlob(digest, size: size, request: request)
+        }
+        guard let route else { throw blobUnknown(digest, name) }
+        return try await getMirroredBlob(digest, route: route, request: request)
     }
 
     func blobUnknown(_ digest: Digest, _ name: RepositoryName) -> RegistryError {
