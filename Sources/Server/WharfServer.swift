@@ -40,7 +40,8 @@ public struct WharfServer: Service {
         settings.catalogMaxEntries = configuration.catalogMaxEntries
         settings.imageStreamAdminToken = configuration.imageStreamsAdminToken
         settings.acceptSchema2 = configuration.repository.acceptSchema2
-        let store = ContentStore(driver: driver)
+        let retention = configuration.cacheRetention
+        let store = ContentStore(driver: driver, retention: retention.isEnabled ? retention : nil)
         // Blob fills run here, apart from the requests that start them, so a shutdown can wait for them.
         let background = BackgroundTasks()
         var mirror: PullThrough?
@@ -93,6 +94,14 @@ public struct WharfServer: Service {
                     group.addTask { await reloadOnHangUp(tls: tls, policy: policy) }
                 }
                 if let tls { group.addTask { await reloadOnFileChange(tls) } }
+                if retention.isEnabled {
+                    logger.info("cache retention", metadata: [
+                        "mirror.cache.maxsize": "\(retention.maxSize.map(String.init) ?? "none")",
+                        "mirror.cache.ttl": "\(retention.ttl.map { "\($0)" } ?? "none")", "mirror.cache.interval": "\(retention.interval)",
+                    ])
+                    let sweeper = CacheSweeper(store: store, retention: retention, logger: logger)
+                    group.addTask { await sweeper.run() }
+                }
                 try await serveAndDrain(server, background: background)
                 // Events of the last requests get a short chance to reach their endpoints.
                 if let notifier { await notifier.flush(within: Self.notificationFlushTime) }

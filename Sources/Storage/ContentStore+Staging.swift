@@ -28,11 +28,13 @@ extension ContentStore {
         try await driver.delete(Self.stagingDirectory)
     }
 
-    /// Publishes a verified staging file as the blob `digest` (an atomic rename) and links it
-    /// into `repository`.
+    /// Publishes a verified staging file as the blob `digest` (an atomic rename), marks it as
+    /// cached (so a `CacheRetention` may remove it later), and links it into `repository`.
     /// With no repository (a CDN edge) the blob is kept by digest only.
     public func commitStaged(_ staging: StagingFile, digest: Digest, size: Int64, into repository: RepositoryName?) async throws {
         if try await blobSize(digest) == nil {
+            // Marked first: a crash between the two leaves a marker a sweep drops, never a cached blob it can't see.
+            try await markCached(digest)
             try await driver.move(staging.path, to: StorageLayout.blobData(digest))
             blobSizes.insert(size, for: digest)
         } else {

@@ -15,9 +15,14 @@ public final class ContentStore: Sendable {
     let revisionLinks = BoundedCache<RepositoryLink, Bool>(capacity: 1 << 20)
     let tagTargets = BoundedCache<RepositoryTag, Digest>(capacity: 1 << 18)
     let uploads = UploadSessions()
+    /// When cached blobs are removed (`sweepCache`); nil keeps them.
+    public let retention: CacheRetention?
+    /// When `noteUse` last recorded a GET of a blob.
+    let lastNotedUse = BoundedCache<Digest, ContinuousClock.Instant>(capacity: 1 << 18)
 
-    public init(driver: any StorageDriver) {
+    public init(driver: any StorageDriver, retention: CacheRetention? = nil) {
         self.driver = driver
+        self.retention = retention
     }
 
     // MARK: Blobs

@@ -8,9 +8,9 @@ struct TemporaryStore {
     let root: String
     let store: ContentStore
 
-    init() {
+    init(retention: CacheRetention? = nil) {
         root = NSTemporaryDirectory() + "wharf-store-" + UUID().uuidString
-        store = ContentStore(driver: FilesystemDriver(root: root))
+        store = ContentStore(driver: FilesystemDriver(root: root), retention: retention)
     }
 
     func file(_ relative: String) -> String { root + "/docker/registry/v2/" + relative }

@@ -83,6 +83,16 @@ struct ConfigNode {
         return duration
     }
 
+    /// A size in bytes: a whole number, or a number with a unit (`500MB`, `1.5GiB`, `200Gi`, `2T`;
+    /// k/M/G/T are powers of 1000, Ki/Mi/Gi/Ti and KiB… powers of 1024).
+    func byteSize(_ key: String) throws -> Int64? {
+        guard let text = try string(key) else { return nil }
+        guard let size = ByteSize.parse(text) else {
+            throw ConfigurationError("\(keyPath(key)): \"\(text)\" is not a size (e.g. 500MB, 20GiB, 1T)")
+        }
+        return size
+    }
+
     func stringList(_ key: String) throws -> [String]? {
         guard let child = child(key) else { return nil }
         switch child.value {
@@ -171,5 +181,25 @@ enum GoDuration {
             total += number * seconds
         }
         return .nanoseconds(Int64(total * 1e9))
+    }
+}
+
+/// Sizes as people write them in configuration files.
+enum ByteSize {
+    static func parse(_ text: String) -> Int64? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let number = trimmed.prefix { $0.isNumber || $0 == "." }
+        let unit = trimmed.dropFirst(number.count).trimmingCharacters(in: .whitespaces).lowercased()
+        guard let value = Double(number), value >= 0 else { return nil }
+        let multipliers: [String: Double] = [
+            "": 1, "b": 1,
+            "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+            "ki": 1024, "kib": 1024, "mi": 1_048_576, "mib": 1_048_576, "gi": 1_073_741_824, "gib": 1_073_741_824,
+            "ti": 1_099_511_627_776, "tib": 1_099_511_627_776,
+        ]
+        guard let multiplier = multipliers[unit] else { return nil }
+        let bytes = (value * multiplier).rounded(.down)
+        guard bytes < 9e18 else { return nil }
+        return Int64(bytes)
     }
 }

@@ -4,6 +4,7 @@ import Mirror
 import Notifications
 import OCI
 import Policy
+import Storage
 
 /// Wharf's configuration: Distribution's `config.yml` shape, with OpenShift's
 /// `middleware.repository` options, read from YAML plus `REGISTRY_*` overrides.
@@ -33,6 +34,8 @@ public struct Configuration: Sendable {
     public var catalogMaxEntries = 1000
     /// OpenShift's `openshift` section: metrics and request limits.
     public var openshift = OpenShiftSettings()
+    /// `mirror.cache` (and an explicit `proxy.ttl`): when cached blobs are removed; off by default.
+    public var cacheRetention = CacheRetention()
     /// Things in the file Wharf accepted but does not act on; logged at start-up.
     public var warnings: [String] = []
 
@@ -82,7 +85,9 @@ public struct Configuration: Sendable {
         public var remoteURL: String
         public var username: String?
         public var password: String?
-        public var ttl: Duration = .seconds(7 * 24 * 3600)
+        /// As given; nil when absent. Unlike Distribution (7 days by default), nothing expires
+        /// unless asked: a mirror cut off from its upstream must keep serving what it holds.
+        public var ttl: Duration?
     }
 
     public init() {}
@@ -323,7 +328,16 @@ extension Configuration {
     }
 
     private mutating func readMirror(_ node: ConfigNode) throws {
-        try node.expectKeys(["default", "allowunlisted", "certsdirectory", "maxconcurrentfills", "tagttl", "resumeattempts", "upstreams"])
+        try node.expectKeys(["default", "allowunlisted", "certsdirectory", "maxconcurrentfills", "tagttl", "resumeattempts", "upstreams", "cache"])
+        if let cache = node.child("cache") {
+            try cache.expectKeys(["maxsize", "ttl", "interval"])
+            cacheRetention.maxSize = try cache.byteSize("maxsize") ?? cacheRetention.maxSize
+            if let ttl = try cache.duration("ttl") { cacheRetention.ttl = ttl > .zero ? ttl : nil }
+            if let interval = try cache.duration("interval") {
+                guard interval > .zero else { throw ConfigurationError("mirror.cache.interval: must be more than 0") }
+                cacheRetention.interval = interval
+            }
+        }
         var settings = MirrorConfiguration()
         settings.defaultRegistry = try node.string("default")
         settings.allowUnlisted = try node.bool("allowunlisted") ?? true
@@ -389,7 +403,9 @@ extension Configuration {
         var settings = ProxySettings(remoteURL: remote)
         settings.username = try node.string("username")
         settings.password = try node.string("password")
-        settings.ttl = try node.duration("ttl") ?? settings.ttl
+        settings.ttl = try node.duration("ttl")
+        // `ttl: 0` is Distribution's "never expire".
+        if let ttl = settings.ttl { cacheRetention.ttl = ttl > .zero ? ttl : nil }
         proxy = settings
     }
 }

@@ -62,6 +62,8 @@ extension RegistryHandler {
     }
 
     func serveStoredBlob(_ digest: Digest, size: Int64, request: HTTPRequest, mayRedirect: Bool = true) async throws -> HTTPResponse {
+        // A GET keeps a cached blob from being the next a retention sweep removes; a HEAD does not.
+        if request.method == .GET { await store.noteUse(digest) }
         if mayRedirect, var redirect = cdnRedirect(digest, request: request) {
             redirect.cacheResult = .redirect
             return redirect
