@@ -16,6 +16,7 @@ public final class MirrorMetrics: Sendable {
         case blobHead = "blob_head"
         case manifest = "manifest_get"
         case manifestHead = "manifest_head"
+        case tags = "tags_list"
     }
 
     private struct UpstreamKey: Hashable {

@@ -298,6 +298,35 @@ public final class PullThrough: Sendable {
         }
     }
 
+    // MARK: Tags
+
+    /// The route's tags as its upstream lists them now (what a pull by tag would find); when the
+    /// upstream cannot be asked (down, timing out, rate limiting, refusing) or does not have the
+    /// repository (one pushed here), the tags kept locally.
+    /// - Returns: the tags and whether they came from upstream.
+    public func tags(route: MirrorRoute) async throws(RegistryError) -> (tags: [String], fromUpstream: Bool) {
+        let local: [String]?
+        do {
+            local = try await store.tags(in: route.localRepository)?.map(\.value)
+        } catch {
+            throw RegistryError(.unknown, "storage failed: \(error)")
+        }
+        do {
+            let tags = try await metrics.upstream(route.registry, .tags) { () async throws(UpstreamError) in
+                try await clients.client(for: route).tags(route.upstreamRepository)
+            }
+            return (tags, true)
+        } catch {
+            if let local {
+                if error.code != .notFound {
+                    logger.info("upstream failed; listing the kept tags", metadata: ["upstream": "\(route)", "error": "\(error)"])
+                }
+                return (local, false)
+            }
+            throw error.registryError(notFound: .nameUnknown)
+        }
+    }
+
     private func fetchManifest(_ reference: ManifestReference, route: MirrorRoute, tag: Tag?) async throws -> StoredManifest {
         let key = ManifestKey(route: route, reference: reference)
         return try await manifestFlights.run(key) { [store, clients, metrics] in

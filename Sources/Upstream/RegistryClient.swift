@@ -335,6 +335,46 @@ public actor RegistryClient {
         }
     }
 
+    /// Every tag of `repository`, following the registry's `Link: <…>; rel="next"` pages (Docker
+    /// Hub's hold 100 each) up to `maximumPages`.
+    /// - Throws: `notFound` when the repository does not exist upstream.
+    public func tags(_ repository: RepositoryName, maximumPages: Int = 100) async throws(UpstreamError) -> [String] {
+        var tags: [String] = []
+        var path = "/v2/\(repository)/tags/list"
+        for _ in 0..<maximumPages {
+            let current = path
+            let (head, body) = try await send(scope: Self.pullScope(repository), what: "tags of \(repository)", build: { endpoint in
+                HTTPRequest(.get, url: endpoint.baseURL + current)
+            }, run: { r throws(HTTPClientError) in
+                let response = try await http.execute(r, maxBodySize: 4 * 1024 * 1024)
+                return (response.head, response.body, response.body)
+            })
+            struct Page: Decodable { var tags: [String]? }
+            guard let page = try? JSONDecoder().decode(Page.self, from: Data(body)) else {
+                throw UpstreamError(.invalidResponse, "tags of \(repository): the answer is not a tag list", registry: configuration.registry)
+            }
+            tags += page.tags ?? []
+            guard let next = head.headers["Link"].flatMap(Self.nextPagePath) else { break }
+            path = next
+        }
+        return tags
+    }
+
+    /// The path and query of a `Link: <…>; rel="next"` header (relative, or absolute on any host:
+    /// only the path is kept, so a page never leads away from the registry).
+    static func nextPagePath(_ link: String) -> String? {
+        guard link.contains("rel=\"next\""), let open = link.firstIndex(of: "<"), let close = link.firstIndex(of: ">"), open < close else {
+            return nil
+        }
+        var target = link[link.index(after: open)..<close]
+        if let scheme = target.range(of: "://") {
+            target = target[scheme.upperBound...]
+            guard let slash = target.firstIndex(of: "/") else { return nil }
+            target = target[slash...]
+        }
+        return target.hasPrefix("/v2/") ? String(target) : nil
+    }
+
     /// Whether the repository exists: `GET /v2/<name>/tags/list?n=1` answers 404 NAME_UNKNOWN when not.
     /// (Distribution answers MANIFEST_UNKNOWN for a manifest in a missing repository, so a manifest
     /// 404 alone cannot tell the two apart.)

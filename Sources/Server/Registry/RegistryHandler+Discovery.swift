@@ -7,16 +7,23 @@ import Storage
 extension RegistryHandler {
     func listTags(_ name: RepositoryName, request: HTTPRequest) async throws -> HTTPResponse {
         // A repository mirrored from a registry the policy refuses lists nothing either.
-        _ = try mirrorRoute(name, request)
+        let route = try mirrorRoute(name, request)
         // A repository with an ImageStream has the stream's tags (those with an image).
         let streamTags = mirror?.imageStream(for: name).map { stream in
-            (stream.status?.tags ?? []).filter { !($0.items ?? []).isEmpty }.compactMap { Tag($0.tag) }.sorted { $0.value < $1.value }
+            (stream.status?.tags ?? []).filter { !($0.items ?? []).isEmpty }.compactMap { Tag($0.tag) }.map(\.value)
         }
-        let stored = streamTags == nil ? try await store.tags(in: name) : nil
-        guard let tags = streamTags ?? stored else {
+        let tags: [String]
+        if let streamTags {
+            tags = streamTags
+        } else if let mirror, let route {
+            // A mirrored repository lists what its upstream has, as Distribution's proxy does.
+            tags = try await mirror.tags(route: route).tags
+        } else if let stored = try await store.tags(in: name) {
+            tags = stored.map(\.value)
+        } else {
             throw RegistryError(.nameUnknown, "repository \(name) is not known", detailJSON: #"{"name":"\#(name)"}"#)
         }
-        let (page, next) = try paginate(tags.map(\.value), request: request, defaultLimit: nil, maximum: nil)
+        let (page, next) = try paginate(Array(Set(tags)).sorted(), request: request, defaultLimit: nil, maximum: nil)
         var headers: HTTPHeaders = ["Content-Type": "application/json"]
         if let next {
             headers.add(name: "Link", value: "</v2/\(name)/tags/list?last=\(QueryString.percentEncode(next.last))&n=\(next.limit)>; rel=\"next\"")
