@@ -28,6 +28,9 @@ public final class PullThrough: Sendable {
     private let confirmed = BoundedCache<ScopeKey, ContinuousClock.Instant>(capacity: 1 << 18)
     private let tagsChecked = BoundedCache<TagKey, ContinuousClock.Instant>(capacity: 1 << 16)
     private let manifestFlights = SingleFlight<ManifestKey, StoredManifest>()
+    /// Upstream tag lists, kept for `tagttl` (a client paging through them asks once).
+    private let upstreamTags = BoundedCache<MirrorRoute, UpstreamTagList>(capacity: 1 << 20)
+    private let tagFlights = SingleFlight<MirrorRoute, [String]>()
 
     /// OpenShift ImageStreams: a repository `<namespace>/<name>` with a stream is served from it only.
     public let imageStreams: ImageStreamCatalog?
@@ -300,30 +303,32 @@ public final class PullThrough: Sendable {
 
     // MARK: Tags
 
-    /// The route's tags as its upstream lists them now (what a pull by tag would find); when the
-    /// upstream cannot be asked (down, timing out, rate limiting, refusing) or does not have the
-    /// repository (one pushed here), the tags kept locally.
-    /// - Returns: the tags and whether they came from upstream.
-    public func tags(route: MirrorRoute) async throws(RegistryError) -> (tags: [String], fromUpstream: Bool) {
-        let local: [String]?
+    /// The route's tags as its upstream lists them (what a pull by tag would find), asked at most
+    /// once per `tagttl`; when the upstream cannot be asked (down, timing out, rate limiting,
+    /// refusing) or does not have the repository (one pushed here), the tags kept locally.
+    public func tags(route: MirrorRoute) async throws(RegistryError) -> [String] {
+        if let listed = upstreamTags[route], listed.fetched + configuration.tagTTL > .now { return listed.tags }
         do {
-            local = try await store.tags(in: route.localRepository)?.map(\.value)
-        } catch {
-            throw RegistryError(.unknown, "storage failed: \(error)")
-        }
-        do {
-            let tags = try await metrics.upstream(route.registry, .tags) { () async throws(UpstreamError) in
-                try await clients.client(for: route).tags(route.upstreamRepository)
-            }
-            return (tags, true)
-        } catch {
-            if let local {
-                if error.code != .notFound {
-                    logger.info("upstream failed; listing the kept tags", metadata: ["upstream": "\(route)", "error": "\(error)"])
+            let tags = try await tagFlights.run(route) { [clients, metrics] in
+                try await metrics.upstream(route.registry, .tags) { () async throws(UpstreamError) in
+                    try await clients.client(for: route).tags(route.upstreamRepository)
                 }
-                return (local, false)
             }
-            throw error.registryError(notFound: .nameUnknown)
+            upstreamTags.insert(UpstreamTagList(fetched: .now, tags: tags), for: route, cost: tags.count + 1)
+            return tags
+        } catch {
+            let upstream = error as? UpstreamError ?? UpstreamError(.other, "\(error)", registry: route.registry)
+            let local: [String]?
+            do {
+                local = try await store.tags(in: route.localRepository)?.map(\.value)
+            } catch {
+                throw RegistryError(.unknown, "storage failed: \(error)")
+            }
+            guard let local else { throw upstream.registryError(notFound: .nameUnknown) }
+            if upstream.code != .notFound {
+                logger.info("upstream failed; listing the kept tags", metadata: ["upstream": "\(route)", "error": "\(upstream)"])
+            }
+            return local
         }
     }
 
@@ -354,6 +359,11 @@ struct ScopeKey: Hashable, Sendable {
 struct TagKey: Hashable, Sendable {
     var route: MirrorRoute
     var tag: Tag
+}
+
+struct UpstreamTagList: Sendable {
+    var fetched: ContinuousClock.Instant
+    var tags: [String]
 }
 
 struct ManifestKey: Hashable, Sendable {

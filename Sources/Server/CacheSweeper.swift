@@ -3,24 +3,24 @@ import Logging
 import Metrics
 import Storage
 
-/// Applies a `CacheRetention` to the store: one sweep at start-up (a lowered limit takes effect
-/// at once), then one every `retention.interval` until cancelled.
+/// Applies the store's `CacheRetention`: one sweep at start-up (a lowered limit takes effect at
+/// once), then one every `interval` until cancelled.
 ///
 /// Metrics: `wharf_cache_evictions_total` and `wharf_cache_evicted_bytes_total` by reason
 /// (`expired`, `size`), and `wharf_cache_stored_bytes` / `wharf_cache_stored_blobs`, what the
 /// last sweep left.
 struct CacheSweeper: Sendable {
     let store: ContentStore
-    let retention: CacheRetention
+    let interval: Duration
     let logger: Logger
     private let evictions: [CacheRetention.Reason: Counter]
     private let evictedBytes: [CacheRetention.Reason: Counter]
     private let storedBytes: Gauge
     private let storedBlobs: Gauge
 
-    init(store: ContentStore, retention: CacheRetention, logger: Logger, factory: any MetricsFactory = MetricsSystem.factory) {
+    init(store: ContentStore, logger: Logger, factory: any MetricsFactory = MetricsSystem.factory) {
         self.store = store
-        self.retention = retention
+        interval = store.retention?.interval ?? .seconds(60)
         self.logger = logger
         var evictions: [CacheRetention.Reason: Counter] = [:]
         var evictedBytes: [CacheRetention.Reason: Counter] = [:]
@@ -37,12 +37,15 @@ struct CacheSweeper: Sendable {
     func run() async {
         repeat {
             await sweepOnce()
-        } while (try? await Task.sleep(for: retention.interval)) != nil
+        } while (try? await Task.sleep(for: interval)) != nil
     }
 
     func sweepOnce() async {
         do {
-            let sweep = try await store.sweepCache(retention, now: Date().timeIntervalSince1970)
+            let sweep = try await store.sweepCache(now: Date().timeIntervalSince1970)
+            for failure in sweep.failures.prefix(10) {
+                logger.warning("cache sweep skipped a blob; the next sweep tries again", metadata: ["blob": "\(failure)"])
+            }
             for (reason, tally) in sweep.removed {
                 evictions[reason]?.increment(by: tally.count)
                 evictedBytes[reason]?.increment(by: Int(tally.bytes))
@@ -56,6 +59,8 @@ struct CacheSweeper: Sendable {
                 "expired.blobs": "\(sweep.removed[.expired]?.count ?? 0)", "size.blobs": "\(sweep.removed[.size]?.count ?? 0)",
                 "kept.blobs": "\(sweep.kept.count)", "kept.bytes": "\(sweep.kept.bytes)",
             ])
+        } catch is CancellationError {
+            return
         } catch {
             logger.error("cache sweep failed; trying again next interval", metadata: ["error": "\(error)"])
         }

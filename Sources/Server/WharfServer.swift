@@ -96,10 +96,10 @@ public struct WharfServer: Service {
                 if let tls { group.addTask { await reloadOnFileChange(tls) } }
                 if retention.isEnabled {
                     logger.info("cache retention", metadata: [
-                        "mirror.cache.maxsize": "\(retention.maxSize.map(String.init) ?? "none")",
-                        "mirror.cache.ttl": "\(retention.ttl.map { "\($0)" } ?? "none")", "mirror.cache.interval": "\(retention.interval)",
+                        "cache.maxsize": "\(retention.maxSize.map(String.init) ?? "none")",
+                        "cache.ttl": "\(retention.ttl.map { "\($0)" } ?? "none")", "cache.interval": "\(retention.interval)",
                     ])
-                    let sweeper = CacheSweeper(store: store, retention: retention, logger: logger)
+                    let sweeper = CacheSweeper(store: store, logger: logger)
                     group.addTask { await sweeper.run() }
                 }
                 try await serveAndDrain(server, background: background)

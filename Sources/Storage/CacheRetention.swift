@@ -94,6 +94,8 @@ public struct CacheSweep: Sendable, Equatable {
     public var removed: [CacheRetention.Reason: Tally] = [:]
     /// Cached blobs and bytes left.
     public var kept = Tally()
+    /// Blobs that could not be looked at or removed, with why; the next sweep tries again.
+    public var failures: [String] = []
 
     public init() {}
 

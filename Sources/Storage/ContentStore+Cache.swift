@@ -34,27 +34,50 @@ extension ContentStore {
         try? await driver.putContent(marker, [])
     }
 
-    /// Removes what `retention` says must go, as of `now` (seconds since 1970).
-    public func sweepCache(_ retention: CacheRetention, now: Double) async throws -> CacheSweep {
+    /// A blob a repository now holds by push or mount: no longer the cache's to remove.
+    public func markPushed(_ digest: Digest) async throws {
+        try await blobLocks.withLock(digest) { try await forgetCached(digest) }
+    }
+
+    /// Drops the marker; the caller holds the digest's lock.
+    func forgetCached(_ digest: Digest) async throws {
+        lastNotedUse.remove(digest)
+        try await driver.delete(Self.cacheMarker(digest))
+    }
+
+    /// Removes what the store's retention says must go, as of `now` (seconds since 1970).
+    /// A blob that cannot be looked at or removed is skipped (and logged by the caller through
+    /// `failures`), so one bad entry never stops the cache from being kept in bounds.
+    public func sweepCache(now: Double) async throws -> CacheSweep {
+        guard let retention, retention.isEnabled else { return CacheSweep() }
+        var sweep = CacheSweep()
         var entries: [CacheRetention.Entry] = []
+        var looked = 0
         for algorithm in try await driver.list(Self.cacheDirectory) {
             for encoded in try await driver.list(Self.cacheDirectory.appending(algorithm)) {
-                guard let digest = Digest("\(algorithm):\(encoded)") else { continue }
-                guard let marker = try await driver.stat(Self.cacheMarker(digest)) else { continue }
-                guard let blob = try await driver.stat(StorageLayout.blobData(digest)) else {
-                    // The blob went some other way (removed by hand): its marker goes too.
-                    try await driver.delete(Self.cacheMarker(digest))
-                    continue
+                looked += 1
+                if looked % 256 == 0 {
+                    // Thousands of stats: let other work (and a shutdown) in.
+                    try Task.checkCancellation()
+                    await Task.yield()
                 }
-                entries.append(CacheRetention.Entry(digest: digest, lastUse: marker.modifiedAt, size: blob.size))
+                guard let digest = Digest("\(algorithm):\(encoded)") else { continue }
+                do {
+                    if let entry = try await cacheEntry(digest, now: now) { entries.append(entry) }
+                } catch {
+                    sweep.failures.append("\(digest): \(error)")
+                }
             }
         }
-        var sweep = CacheSweep()
         var removed = Set<Digest>()
         for (entry, reason) in retention.victims(of: entries, now: now) {
-            // Used (or fetched again) since it was listed: it stays until the next sweep decides.
-            guard let marker = try await driver.stat(Self.cacheMarker(entry.digest)), marker.modifiedAt == entry.lastUse else { continue }
-            try await removeCached(entry.digest)
+            try Task.checkCancellation()
+            do {
+                guard try await removeCached(entry) else { continue }
+            } catch {
+                sweep.failures.append("\(entry.digest): \(error)")
+                continue
+            }
             removed.insert(entry.digest)
             sweep.removed[reason, default: CacheSweep.Tally()].count += 1
             sweep.removed[reason, default: CacheSweep.Tally()].bytes += entry.size
@@ -66,11 +89,31 @@ extension ContentStore {
         return sweep
     }
 
-    /// Deletes a cached blob's bytes and marker; readers holding it open keep reading.
-    private func removeCached(_ digest: Digest) async throws {
-        blobSizes.remove(digest)
-        try await driver.delete(StorageLayout.blobData(digest).parent)
-        try await driver.delete(Self.cacheMarker(digest))
-        lastNotedUse.remove(digest)
+    /// A cached blob's last use and size; nil (and its marker dropped) when the blob is gone.
+    private func cacheEntry(_ digest: Digest, now: Double) async throws -> CacheRetention.Entry? {
+        guard let marker = try await driver.stat(Self.cacheMarker(digest)) else { return nil }
+        if let blob = try await driver.stat(StorageLayout.blobData(digest)) {
+            return CacheRetention.Entry(digest: digest, lastUse: marker.modifiedAt, size: blob.size)
+        }
+        // No blob: removed by hand, or a commit is between its marker and its rename (the lock
+        // waits that out).
+        try await blobLocks.withLock(digest) {
+            if try await driver.stat(StorageLayout.blobData(digest)) == nil { try await forgetCached(digest) }
+        }
+        return nil
+    }
+
+    /// Deletes a cached blob's bytes and marker, unless it was used, fetched again or pushed since
+    /// the sweep listed it. Readers holding it open keep reading.
+    /// - Returns: whether it was removed.
+    private func removeCached(_ entry: CacheRetention.Entry) async throws -> Bool {
+        try await blobLocks.withLock(entry.digest) {
+            guard let marker = try await driver.stat(Self.cacheMarker(entry.digest)), marker.modifiedAt == entry.lastUse else { return false }
+            try await driver.delete(StorageLayout.blobData(entry.digest).parent)
+            // After the bytes are gone: a lookup in between would otherwise cache the old size again.
+            blobSizes.remove(entry.digest)
+            try await forgetCached(entry.digest)
+            return true
+        }
     }
 }

@@ -32,13 +32,16 @@ extension ContentStore {
     /// cached (so a `CacheRetention` may remove it later), and links it into `repository`.
     /// With no repository (a CDN edge) the blob is kept by digest only.
     public func commitStaged(_ staging: StagingFile, digest: Digest, size: Int64, into repository: RepositoryName?) async throws {
-        if try await blobSize(digest) == nil {
-            // Marked first: a crash between the two leaves a marker a sweep drops, never a cached blob it can't see.
-            try await markCached(digest)
-            try await driver.move(staging.path, to: StorageLayout.blobData(digest))
-            blobSizes.insert(size, for: digest)
-        } else {
-            try await driver.delete(staging.path)
+        try await blobLocks.withLock(digest) {
+            // The disk, not the size cache, says whether the blob is there (a sweep may just have removed it).
+            if try await driver.stat(StorageLayout.blobData(digest)) == nil {
+                // Marked first: a crash between the two leaves a marker a sweep drops, never a cached blob it can't see.
+                try await markCached(digest)
+                try await driver.move(staging.path, to: StorageLayout.blobData(digest))
+                blobSizes.insert(size, for: digest)
+            } else {
+                try await driver.delete(staging.path)
+            }
         }
         if let repository { try await link(digest, into: repository) }
     }

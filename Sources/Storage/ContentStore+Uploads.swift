@@ -143,8 +143,12 @@ extension ContentStore {
             try await cancelUpload(id, in: repository)
             throw RegistryError(.digestInvalid, "uploaded content has digest \(actual), not \(digest)")
         }
-        if try await blobSize(digest) == nil {
-            try await driver.move(StorageLayout.uploadData(repository, id), to: StorageLayout.blobData(digest))
+        try await blobLocks.withLock(digest) {
+            // Pushed, the blob is no longer the cache's to remove, even if a mirror fetched it first.
+            try await forgetCached(digest)
+            if try await driver.stat(StorageLayout.blobData(digest)) == nil {
+                try await driver.move(StorageLayout.uploadData(repository, id), to: StorageLayout.blobData(digest))
+            }
             blobSizes.insert(size, for: digest)
         }
         try await link(digest, into: repository)

@@ -19,6 +19,8 @@ public final class ContentStore: Sendable {
     public let retention: CacheRetention?
     /// When `noteUse` last recorded a GET of a blob.
     let lastNotedUse = BoundedCache<Digest, ContinuousClock.Instant>(capacity: 1 << 18)
+    /// Held while a blob is published (a fill's commit, an upload's completion) or removed by a sweep.
+    let blobLocks = KeyedLock<Digest>()
 
     public init(driver: any StorageDriver, retention: CacheRetention? = nil) {
         self.driver = driver

@@ -337,11 +337,14 @@ public actor RegistryClient {
 
     /// Every tag of `repository`, following the registry's `Link: <…>; rel="next"` pages (Docker
     /// Hub's hold 100 each) up to `maximumPages`.
-    /// - Throws: `notFound` when the repository does not exist upstream.
+    /// - Throws: `notFound` when the repository does not exist upstream; `invalidResponse` when
+    ///   the pages do not end within `maximumPages` or lead back to one already read.
     public func tags(_ repository: RepositoryName, maximumPages: Int = 100) async throws(UpstreamError) -> [String] {
         var tags: [String] = []
         var path = "/v2/\(repository)/tags/list"
+        var seen: Set<String> = []
         for _ in 0..<maximumPages {
+            seen.insert(path)
             let current = path
             let (head, body) = try await send(scope: Self.pullScope(repository), what: "tags of \(repository)", build: { endpoint in
                 HTTPRequest(.get, url: endpoint.baseURL + current)
@@ -354,25 +357,41 @@ public actor RegistryClient {
                 throw UpstreamError(.invalidResponse, "tags of \(repository): the answer is not a tag list", registry: configuration.registry)
             }
             tags += page.tags ?? []
-            guard let next = head.headers["Link"].flatMap(Self.nextPagePath) else { break }
+            guard let next = Self.nextPagePath(head.headers.values("Link")) else { return tags }
+            guard !seen.contains(next) else {
+                throw UpstreamError(.invalidResponse, "tags of \(repository): the pages lead back to \(next)", registry: configuration.registry)
+            }
             path = next
         }
-        return tags
+        throw UpstreamError(.invalidResponse, "tags of \(repository): more than \(maximumPages) pages", registry: configuration.registry)
     }
 
-    /// The path and query of a `Link: <…>; rel="next"` header (relative, or absolute on any host:
-    /// only the path is kept, so a page never leads away from the registry).
-    static func nextPagePath(_ link: String) -> String? {
-        guard link.contains("rel=\"next\""), let open = link.firstIndex(of: "<"), let close = link.firstIndex(of: ">"), open < close else {
-            return nil
+    /// The path and query of the `rel="next"` target among `Link` header values (RFC 8288: several
+    /// headers, or comma-separated links in one; `rel` quoted or not). Only the path is kept from
+    /// an absolute URL, so a page never leads away from the registry.
+    static func nextPagePath(_ values: [String]) -> String? {
+        for value in values {
+            var rest = Substring(value)
+            while let open = rest.firstIndex(of: "<"), let close = rest[open...].firstIndex(of: ">") {
+                var target = rest[rest.index(after: open)..<close]
+                let parameters = rest[rest.index(after: close)...].prefix { $0 != "<" }
+                rest = rest[rest.index(after: close)...]
+                let isNext = parameters.split(separator: ";").contains { parameter in
+                    let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                    guard pair.count == 2, pair[0].lowercased() == "rel" else { return false }
+                    let relations = pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")).lowercased()
+                    return relations.split(separator: " ").contains("next")
+                }
+                guard isNext else { continue }
+                if let scheme = target.range(of: "://") {
+                    target = target[scheme.upperBound...]
+                    guard let slash = target.firstIndex(of: "/") else { return nil }
+                    target = target[slash...]
+                }
+                return target.hasPrefix("/v2/") ? String(target) : nil
+            }
         }
-        var target = link[link.index(after: open)..<close]
-        if let scheme = target.range(of: "://") {
-            target = target[scheme.upperBound...]
-            guard let slash = target.firstIndex(of: "/") else { return nil }
-            target = target[slash...]
-        }
-        return target.hasPrefix("/v2/") ? String(target) : nil
+        return nil
     }
 
     /// Whether the repository exists: `GET /v2/<name>/tags/list?n=1` answers 404 NAME_UNKNOWN when not.

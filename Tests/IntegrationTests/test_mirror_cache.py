@@ -87,3 +87,29 @@ def test_pushed_blobs_are_never_removed(docker_registry_factory, mirror_factory)
     response = wharf.client.get_blob("local/pushed", digest)
     assert response.status_code == 200 and response.content == data
     assert access_lines(upstream.log_text(), "GET", f"/v2/local/pushed/blobs/{digest}") == []
+
+
+def test_a_fetched_blob_later_pushed_or_mounted_into_a_local_repository_is_kept(docker_registry_factory, mirror_factory, tmp_path):
+    # An image built FROM a mirrored one: its base layers reach the local repository by mount
+    # (or are pushed again); from then on they are the registry's, not the cache's.
+    upstream = docker_registry_factory()
+    blobs = {"mounted": os.urandom(MIB), "pushed": os.urandom(MIB + 1), "only-fetched": os.urandom(MIB + 2)}
+    digests = {name: upstream.client.push_blob("base/image", data) for name, data in blobs.items()}
+    root = tmp_path / "kept-store"
+    wharf = mirror_factory(proxy={"remoteurl": upstream.base}, root=root)
+    for name, data in blobs.items():
+        response = wharf.client.get_blob("base/image", digests[name])
+        assert response.status_code == 200 and response.content == data
+        assert wait_for_blob(wharf.root, digests[name], len(data)) == len(data)
+    mount = wharf.client.post(f"/v2/local/app/blobs/uploads/?mount={digests['mounted']}&from=base/image")
+    assert mount.status_code == 201, mount.text
+    assert wharf.client.push_blob("local/app", blobs["pushed"]) == digests["pushed"]
+    wharf.stop()
+
+    # The operator now sets a limit far below what is stored, and restarts.
+    wharf = mirror_factory(proxy={"remoteurl": upstream.base}, root=root, mirror={"cache": {"maxsize": "1KiB", "interval": "1s"}})
+    assert wait_until_gone(wharf.root, digests["only-fetched"]), "the sweep did not run"
+    time.sleep(1.5)  # and once more
+    for name in ("mounted", "pushed"):
+        assert stored_size(wharf.root, digests[name]) == len(blobs[name]), f"the {name} blob was removed"
+        assert wharf.client.get_blob("local/app", digests[name]).content == blobs[name]

@@ -307,3 +307,26 @@ def test_a_429_candidate_is_skipped_and_reported_as_toomanyrequests_when_none_ha
         assert response.headers.get("Retry-After") == "7"
     finally:
         limited.stop()
+
+
+def test_a_stream_blob_removed_from_the_store_is_fetched_again(docker_registry_factory, mirror_factory, tmp_path):
+    # What a retention sweep (or an operator) leaves: the repository's link, no blob.
+    from mirror_support import wait_for_blob
+    from registry_client import blob_path
+
+    upstream = docker_registry_factory()
+    image = upstream.client.push_image("team/app", "v1")
+    layer = max(image.blobs, key=lambda d: len(image.blobs[d]))
+    streams = tmp_path / "streams"
+    write_stream(streams, stream_object("proj", "app", {"v1": [(f"{upstream.host}/team/app@{image.digest}", image.digest)]}))
+    wharf = streams_wharf(mirror_factory, streams)
+    assert wharf.client.get_manifest("proj/app", "v1").status_code == 200
+    first = wharf.client.get_blob("proj/app", layer)
+    assert first.status_code == 200 and first.content == image.blobs[layer]
+    assert wait_for_blob(wharf.root, layer, len(image.blobs[layer])) == len(image.blobs[layer])
+    blob_path(wharf.root, layer).unlink()
+
+    again = wharf.client.get_blob("proj/app", layer)
+    assert again.status_code == 200, again.text
+    assert sha256_digest(again.content) == layer
+    assert len(wait_for_lines(upstream.log_text, "GET", f"/v2/team/app/blobs/{layer}", 2)) == 2

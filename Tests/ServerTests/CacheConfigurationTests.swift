@@ -59,7 +59,20 @@ import Testing
         #expect(throws: ConfigurationError.self) { try load("mirror:\n  cache:\n    maxsize: \"\(text)\"\n") }
     }
 
-    @Test func aZeroIntervalIsRefused() {
-        #expect(throws: ConfigurationError.self) { try load("mirror:\n  cache:\n    maxsize: 1GB\n    interval: 0s\n") }
+    @Test(arguments: [
+        "mirror:\n  cache:\n    maxsize: 1GB\n    interval: 0s\n",
+        "mirror:\n  cache:\n    maxsize: 1GB\n    interval: 60\n",      // 60 ns, not a minute
+        "mirror:\n  cache:\n    ttl: 86400\n",                         // 86400 ns would empty the cache
+        "proxy:\n  remoteurl: https://registry-1.docker.io\n  ttl: 500ms\n",
+        "mirror:\n  cache:\n    maxsize: 0\n",                         // would remove everything fetched
+    ])
+    func footgunsAreRefusedWithTheKeyNamed(yaml: String) {
+        #expect(throws: ConfigurationError.self) { try load(yaml) }
+    }
+
+    @Test func aCacheSectionThatEnablesNothingIsWarnedAbout() throws {
+        let configuration = try load("mirror:\n  cache:\n    interval: 5m\n")
+        #expect(!configuration.cacheRetention.isEnabled)
+        #expect(configuration.warnings.contains { $0.hasPrefix("mirror.cache:") })
     }
 }

@@ -90,7 +90,7 @@ import Testing
         try await appender.finish()
         _ = try await t.store.completeUpload(id, in: repo, digest: pushed)
 
-        let sweep = try await t.store.sweepCache(t.store.retention!, now: 4_000_000)
+        let sweep = try await t.store.sweepCache(now: 4_000_000)
         #expect(sweep.removed == [.size: CacheSweep.Tally(count: 1, bytes: 1000)])
         #expect(sweep.kept == CacheSweep.Tally(count: 2, bytes: 2000))
         #expect(try await t.store.blobSize(first) == nil)
@@ -100,8 +100,25 @@ import Testing
         #expect(try await t.store.blobSize(pushed) == 5000)
         // The link stays: the next GET through the repository fetches the blob again.
         #expect(try await t.store.isLinked(first, in: repo))
-        let again = try await t.store.sweepCache(t.store.retention!, now: 4_000_000)
+        let again = try await t.store.sweepCache(now: 4_000_000)
         #expect(again.removedTotal.count == 0)
+    }
+
+    @Test func aFetchedBlobPushedOrMountedLaterIsNoLongerTheCaches() async throws {
+        let t = TemporaryStore(retention: CacheRetention(maxSize: 1))
+        defer { t.remove() }
+        let pushedLater = try await fill(Array(repeating: 4, count: 100), into: t.store)
+        let mountedLater = try await fill(Array(repeating: 5, count: 100), into: t.store)
+        let id = try await t.store.startUpload(in: RepositoryName("local/app")!)
+        let appender = try await t.store.appendToUpload(id, in: RepositoryName("local/app")!, start: 0)
+        try Array(repeating: UInt8(4), count: 100).withUnsafeBytes { try appender.write($0) }
+        try await appender.finish()
+        #expect(try await t.store.completeUpload(id, in: RepositoryName("local/app")!, digest: pushedLater) == 100)
+        try await t.store.markPushed(mountedLater)
+        let sweep = try await t.store.sweepCache(now: Date().timeIntervalSince1970 + 3600)
+        #expect(sweep.removedTotal.count == 0 && sweep.kept.count == 0)
+        #expect(try await t.store.blobSize(pushedLater) == 100)
+        #expect(try await t.store.blobSize(mountedLater) == 100)
     }
 
     @Test func aRecordedUseMakesABlobTheNewest() async throws {
@@ -115,18 +132,18 @@ import Testing
         // A fresh store (as after a restart) has no record of when it last noted a use.
         let restarted = ContentStore(driver: FilesystemDriver(root: t.root), retention: t.store.retention)
         await restarted.noteUse(used)
-        let sweep = try await restarted.sweepCache(restarted.retention!, now: now)
+        let sweep = try await restarted.sweepCache(now: now)
         #expect(sweep.removed[.expired]?.count == 1)
         #expect(try await restarted.blobSize(used) == 10)
         #expect(try await restarted.blobSize(unused) == nil)
     }
 
     @Test func aMarkerWhoseBlobWasRemovedByHandIsDropped() async throws {
-        let t = TemporaryStore()
+        let t = TemporaryStore(retention: CacheRetention(maxSize: 1 << 30))
         defer { t.remove() }
         let digest = try await fill(Array(repeating: 7, count: 10), into: t.store)
         try FileManager.default.removeItem(atPath: t.file("blobs/sha256/\(digest.encoded.prefix(2))/\(digest.encoded)"))
-        let sweep = try await t.store.sweepCache(CacheRetention(maxSize: 1 << 30), now: Date().timeIntervalSince1970)
+        let sweep = try await t.store.sweepCache(now: Date().timeIntervalSince1970)
         #expect(sweep.kept.count == 0 && sweep.removedTotal.count == 0)
         #expect(!FileManager.default.fileExists(atPath: t.root + "/_wharf/cache/sha256/" + digest.encoded))
     }

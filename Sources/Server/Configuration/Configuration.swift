@@ -331,11 +331,21 @@ extension Configuration {
         try node.expectKeys(["default", "allowunlisted", "certsdirectory", "maxconcurrentfills", "tagttl", "resumeattempts", "upstreams", "cache"])
         if let cache = node.child("cache") {
             try cache.expectKeys(["maxsize", "ttl", "interval"])
-            cacheRetention.maxSize = try cache.byteSize("maxsize") ?? cacheRetention.maxSize
-            if let ttl = try cache.duration("ttl") { cacheRetention.ttl = ttl > .zero ? ttl : nil }
+            if let maxSize = try cache.byteSize("maxsize") {
+                guard maxSize > 0 else {
+                    throw ConfigurationError("mirror.cache.maxsize: 0 would remove every fetched blob; leave it out for no limit")
+                }
+                cacheRetention.maxSize = maxSize
+            }
+            if let ttl = try cache.duration("ttl") { cacheRetention.ttl = try Self.retentionTTL(ttl, key: "mirror.cache.ttl") }
             if let interval = try cache.duration("interval") {
-                guard interval > .zero else { throw ConfigurationError("mirror.cache.interval: must be more than 0") }
+                guard interval >= .seconds(1) else {
+                    throw ConfigurationError("mirror.cache.interval: \(interval) is under a second (a bare number is nanoseconds; write e.g. 1m)")
+                }
                 cacheRetention.interval = interval
+            }
+            if !cacheRetention.isEnabled {
+                warnings.append("mirror.cache: neither maxsize nor ttl is set, so nothing is ever removed")
             }
         }
         var settings = MirrorConfiguration()
@@ -387,6 +397,16 @@ extension Configuration {
     }
 
     /// `host[:port]` of a URL, with Docker Hub's API host folded into `docker.io`.
+    /// A retention TTL as configured: 0 means never; anything else under a second is a mistake
+    /// (a bare number is nanoseconds, as in Distribution: `86400` would empty the cache).
+    static func retentionTTL(_ ttl: Duration, key: String) throws -> Duration? {
+        if ttl == .zero { return nil }
+        guard ttl >= .seconds(1) else {
+            throw ConfigurationError("\(key): \(ttl) is under a second (a bare number is nanoseconds; write e.g. 168h, or 0 for never)")
+        }
+        return ttl
+    }
+
     static func registryHost(of url: String) -> String? {
         var rest = Substring(url)
         for prefix in ["https://", "http://"] where rest.hasPrefix(prefix) { rest = rest.dropFirst(prefix.count) }
@@ -405,7 +425,7 @@ extension Configuration {
         settings.password = try node.string("password")
         settings.ttl = try node.duration("ttl")
         // `ttl: 0` is Distribution's "never expire".
-        if let ttl = settings.ttl { cacheRetention.ttl = ttl > .zero ? ttl : nil }
+        if let ttl = settings.ttl { cacheRetention.ttl = try Self.retentionTTL(ttl, key: "proxy.ttl") }
         proxy = settings
     }
 }

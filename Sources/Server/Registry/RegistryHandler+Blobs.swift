@@ -10,17 +10,23 @@ extension RegistryHandler {
             return try await getImageStreamBlob(name, digest: digest, stream: stream, mirror: mirror, request: request)
         }
         let route = try mirrorRoute(name, request)
-        let response: HTTPResponse
-        do {
-            response = try await resolveBlob(name, digest: digest, route: route, request: request)
-        } catch let error as StorageError where error.code == .notFound {
-            // The blob's file went away after the store had cached it (removed by hand or by
-            // another tool): once more, with the store now knowing it is absent — a mirror
-            // fetches it again, a plain registry answers BLOB_UNKNOWN.
-            response = try await resolveBlob(name, digest: digest, route: route, request: request)
+        let response = try await retryingVanishedBlob {
+            try await resolveBlob(name, digest: digest, route: route, request: request)
         }
         notifyBlobPull(digest, in: name, response: response, request: request)
         return response
+    }
+
+    /// Runs `resolve`, and once more when a stored blob's file vanished under it (removed by a
+    /// retention sweep, by hand or by another tool after the store cached its size): the second
+    /// time the store knows it is absent, so a mirror fetches it again and a registry answers
+    /// BLOB_UNKNOWN, rather than a 500.
+    func retryingVanishedBlob(_ resolve: () async throws -> HTTPResponse) async throws -> HTTPResponse {
+        do {
+            return try await resolve()
+        } catch let error as StorageError where error.code == .notFound {
+            return try await resolve()
+        }
     }
 
     private func resolveBlob(_ name: RepositoryName, digest: Digest, route: MirrorRoute?, request: HTTPRequest) async throws -> HTTPResponse {

@@ -69,15 +69,17 @@ extension RegistryHandler {
         guard let digest = BlobRedirector.digest(fromStoragePath: grant.path) else {
             throw RegistryError(.blobUnknown, "the signed path \(grant.path) does not name a blob")
         }
-        if let size = try await store.blobSize(digest) {
-            return try await serveStoredBlob(digest, size: size, request: request, mayRedirect: false)
+        return try await retryingVanishedBlob {
+            if let size = try await store.blobSize(digest) {
+                return try await serveStoredBlob(digest, size: size, request: request, mayRedirect: false)
+            }
+            guard let fetcher = cdn.originFetcher else {
+                throw RegistryError(.blobUnknown, "blob \(digest) is not stored here", detailJSON: #"{"digest":"\#(digest)"}"#)
+            }
+            let (fill, joined) = try await fetcher.fill(digest, requestTarget: request.uri)
+            var response = try await serveFilling(fill, request: request)
+            response.cacheResult = joined ? .join : .miss
+            return response
         }
-        guard let fetcher = cdn.originFetcher else {
-            throw RegistryError(.blobUnknown, "blob \(digest) is not stored here", detailJSON: #"{"digest":"\#(digest)"}"#)
-        }
-        let (fill, joined) = try await fetcher.fill(digest, requestTarget: request.uri)
-        var response = try await serveFilling(fill, request: request)
-        response.cacheResult = joined ? .join : .miss
-        return response
     }
 }

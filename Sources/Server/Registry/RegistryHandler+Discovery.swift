@@ -17,12 +17,13 @@ extension RegistryHandler {
             tags = streamTags
         } else if let mirror, let route {
             // A mirrored repository lists what its upstream has, as Distribution's proxy does.
-            tags = try await mirror.tags(route: route).tags
+            tags = try await mirror.tags(route: route)
         } else if let stored = try await store.tags(in: name) {
             tags = stored.map(\.value)
         } else {
             throw RegistryError(.nameUnknown, "repository \(name) is not known", detailJSON: #"{"name":"\#(name)"}"#)
         }
+        // An upstream's pages may overlap; a client must see each tag once, in order.
         let (page, next) = try paginate(Array(Set(tags)).sorted(), request: request, defaultLimit: nil, maximum: nil)
         var headers: HTTPHeaders = ["Content-Type": "application/json"]
         if let next {

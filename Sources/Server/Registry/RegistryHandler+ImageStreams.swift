@@ -7,12 +7,15 @@ extension RegistryHandler {
     /// served, from the store when linked, else from the first candidate that holds it.
     func getImageStreamBlob(_ name: RepositoryName, digest: Digest, stream: ImageStream, mirror: PullThrough,
                             request: HTTPRequest) async throws -> HTTPResponse {
-        let linked = try await store.isLinked(digest, in: name)
-        guard let route = try await mirror.imageStreamBlobRoute(digest, stream: stream, repository: name, linked: linked) else {
-            guard let size = try await store.blobSize(digest) else { throw blobUnknown(digest, name) }
-            return try await serveStoredBlob(digest, size: size, request: request)
+        try await retryingVanishedBlob {
+            // Linked but not stored (removed by a retention sweep): fetched again like a new one.
+            let size = try await store.isLinked(digest, in: name) ? try await store.blobSize(digest) : nil
+            guard let route = try await mirror.imageStreamBlobRoute(digest, stream: stream, repository: name, linked: size != nil) else {
+                guard let size else { throw blobUnknown(digest, name) }
+                return try await serveStoredBlob(digest, size: size, request: request)
+            }
+            return try await getMirroredBlob(digest, route: route, request: request)
         }
-        return try await getMirroredBlob(digest, route: route, request: request)
     }
 }
 

@@ -13,6 +13,7 @@ extension RegistryHandler {
             if let fromText = request.queryValue("from"), let from = RepositoryName(fromText),
                try await store.isLinked(digest, in: from), let size = try await store.blobSize(digest) {
                 try await store.link(digest, into: name)
+                try await store.markPushed(digest)
                 notifyBlob(.mount, digest, size: size, in: name, from: from, request: request)
                 return HTTPResponse(status: .created, headers: [
                     "Location": "/v2/\(name)/blobs/\(digest)",
