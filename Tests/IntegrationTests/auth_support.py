@@ -49,11 +49,11 @@ def claims_of(token):
 
 @pytest.fixture
 def auth_wharf_factory(wharf_factory, tmp_path):
-    """start(access=..., token=..., users=...) -> Wharf with `auth:`; its `.client` sends no
-    credentials. Readiness is polled on /healthz, which is never behind auth."""
+    """start(access=..., token=..., users=..., sections=...) -> Wharf with `auth:` (and any other
+    top-level `sections`); its `.client` sends no credentials. Readiness is polled on /healthz, which is never behind auth."""
     counter = [0]
 
-    def start(*, access=None, token=None, users=USERS, cost=5, root=None, tls=None):
+    def start(*, access=None, token=None, users=USERS, cost=5, root=None, tls=None, sections=None):
         counter[0] += 1
         htpasswd = make_htpasswd(tmp_path / f"htpasswd-{counter[0]}", users, cost)
         auth = {"htpasswd": {"realm": "wharf-test", "path": str(htpasswd)}}
@@ -64,6 +64,7 @@ def auth_wharf_factory(wharf_factory, tmp_path):
         store = root or tmp_path / f"auth-{counter[0]}-store"
         config = registry_config(store, port)
         config["auth"] = auth
+        config.update(sections or {})
         if tls is not None:
             config["http"]["tls"] = {"certificate": str(tls / "server.crt"), "key": str(tls / "server.key")}
         wharf = wharf_factory(store, config_text=yaml_text(config), port=port, wait=False)

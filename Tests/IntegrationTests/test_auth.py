@@ -303,3 +303,28 @@ def test_no_password_or_token_reaches_the_log(auth_wharf, skopeo, tmp_path):
     assert "/auth/token" in text, "the token endpoint's requests are logged (without their query)"
     for secret in [*USERS.values(), "a-wrong-Password", token, token.split(".")[2], basic("alice").split()[1]]:
         assert secret not in text, "a credential reached the log"
+
+
+def test_requests_without_valid_credentials_are_refused_before_they_can_take_a_request_slot(auth_wharf_factory):
+    # One read slot, no queue: while alice's download holds it, a client without credentials (or
+    # with a wrong password) must get 401, not 429, and must not take the slot from the next user.
+    wharf = auth_wharf_factory(sections={"openshift": {"requests": {"read": {"maxrunning": 1, "maxinqueue": 0}}}})
+    alice = as_user(wharf, "alice")
+    data = os.urandom(48 * 1024 * 1024)  # far more than the socket buffers: the send stays under way
+    digest = alice.push_blob("team/app", data)
+    held = alice.session.get(f"{wharf.base}/v2/team/app/blobs/{digest}", stream=True, timeout=60)
+    assert held.status_code == 200
+    try:
+        anonymous = requests.get(f"{wharf.base}/v2/team/app/blobs/{digest}", timeout=30)
+        assert anonymous.status_code == 401, (anonymous.status_code, anonymous.text[:300])
+        assert error_codes(anonymous) == ["UNAUTHORIZED"]
+        wrong = requests.get(f"{wharf.base}/v2/team/app/tags/list", headers={"Authorization": basic("bob", "not-his")}, timeout=30)
+        assert wrong.status_code == 401, (wrong.status_code, wrong.text[:300])
+        # an authenticated client over the limit is what the limiter is for
+        bob = as_user(wharf, "bob").get(f"/v2/team/app/blobs/{digest}")
+        assert bob.status_code == 429, (bob.status_code, bob.text[:300])
+        assert error_codes(bob) == ["TOOMANYREQUESTS"]
+    finally:
+        received = sum(len(piece) for piece in held.iter_content(chunk_size=1 << 20))
+        held.close()
+    assert received == len(data)

@@ -7,7 +7,14 @@ import ServiceLifecycle
 
 /// Handles one request; gets the body as a stream and must not keep it past returning.
 public protocol HTTPHandler: Sendable {
+    /// A response for a request refused before it may wait for a request-limit slot (client
+    /// auth): nil lets it through to the limiter and `handle`.
+    func admit(_ request: HTTPRequest) async -> HTTPResponse?
     func handle(_ request: HTTPRequest, body: RequestBody, logger: Logger) async -> HTTPResponse
+}
+
+extension HTTPHandler {
+    public func admit(_ request: HTTPRequest) async -> HTTPResponse? { nil }
 }
 
 /// An HTTP/1.1 server on SwiftNIO: one task per connection, requests in order, bodies
@@ -114,7 +121,11 @@ public struct HTTPServer: Sendable {
                     var response: HTTPResponse
                     // A slot is held until the body is sent (or the send fails), as in OpenShift's registry.
                     var holdsSlot = false
-                    if let limiter, let rejection = await limiter.acquire() {
+                    // Authentication first: a client without valid credentials never takes (or
+                    // waits for) a slot that an authenticated one needs.
+                    if limiter != nil, let refusal = await handler.admit(request) {
+                        response = refusal
+                    } else if let limiter, let rejection = await limiter.acquire() {
                         response = RequestLimits.refusal(rejection, limits: limiter.limits, method: request.method)
                     } else {
                         holdsSlot = limiter != nil

@@ -81,6 +81,10 @@ public struct MetricsEndpoint: HTTPHandler {
         self.exporter = exporter
     }
 
+    public func admit(_ request: HTTPRequest) async -> HTTPResponse? {
+        request.path == Self.path ? nil : await inner.admit(request)
+    }
+
     public func handle(_ request: HTTPRequest, body: RequestBody, logger: Logger) async -> HTTPResponse {
         guard request.path == Self.path else { return await inner.handle(request, body: body, logger: logger) }
         let includeBody = request.method != .HEAD

@@ -66,6 +66,21 @@ public struct RegistryHandler: HTTPHandler {
         }
     }
 
+    /// With client auth, a `/v2/` request without valid credentials or permission is answered
+    /// (401/403) before it may take a request-limit slot; `route` checks again, from the caches.
+    public func admit(_ request: HTTPRequest) async -> HTTPResponse? {
+        guard let access, request.path.hasPrefix("/v2/") || request.path == "/v2",
+              case .success(let route) = RegistryRoute.parse(request.path) else { return nil }
+        do {
+            _ = try await access.authorize(request, route: route)
+            return nil
+        } catch let error as RegistryError {
+            return error.response(includeBody: request.method != .HEAD)
+        } catch {
+            return nil  // anything else is `handle`'s to report
+        }
+    }
+
     private func route(_ request: HTTPRequest, body: RequestBody) async throws -> HTTPResponse {
         var request = request
         switch request.path {
