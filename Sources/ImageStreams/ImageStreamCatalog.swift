@@ -27,6 +27,8 @@ public final class ImageStreamCatalog: Sendable {
         var streams: [String: ImageStream] = [:]
         /// The file each stream was read from, and how many streams that file holds.
         var sources: [String: (path: String, objects: Int)] = [:]
+        /// The whole document of each stream that has a file of its own, unmodeled fields included.
+        var documents: [String: JSONValue] = [:]
         var pullSecret: Data?
     }
 
@@ -49,6 +51,12 @@ public final class ImageStreamCatalog: Sendable {
     /// The stream `<namespace>/<name>`, if there is one.
     public func stream(namespace: String, name: String) -> ImageStream? {
         state.withLock { $0.namespaces[namespace]?.streams[name] }
+    }
+
+    /// The stream `<namespace>/<name>` as its file says it, fields Wharf does not model included;
+    /// nil when there is no such stream or its file holds others too.
+    public func document(namespace: String, name: String) -> JSONValue? {
+        state.withLock { $0.namespaces[namespace]?.documents[name] }
     }
 
     /// The stream a repository name stands for: `<namespace>/<name>`, exactly two components.
@@ -101,6 +109,9 @@ public final class ImageStreamCatalog: Sendable {
                         }
                         entry.streams[stream.metadata.name] = stream
                         entry.sources[stream.metadata.name] = (path, objects.count)
+                        if objects.count == 1, let document = try? Self.decodeDocument(contentsOf: path) {
+                            entry.documents[stream.metadata.name] = document
+                        }
                     }
                 } catch {
                     problems.append("\(path): \(error)")
@@ -113,8 +124,10 @@ public final class ImageStreamCatalog: Sendable {
     }
 
     /// Writes `stream` to `<directory>/<namespace>/<name>.json` (atomically) and rereads.
+    /// What Wharf does not model is kept: from `original` (a PUT's body) when given, else from
+    /// the stream's current file.
     /// - Throws: when the stream is defined in another file, which would then hold a second copy.
-    public func write(_ stream: ImageStream, namespace: String) throws {
+    public func write(_ stream: ImageStream, namespace: String, original: JSONValue? = nil) throws {
         let name = stream.metadata.name
         let path = "\(directory)/\(namespace)/\(name).json"
         if let source = state.withLock({ $0.namespaces[namespace]?.sources[name] }), source.path != path {
@@ -126,8 +139,11 @@ public final class ImageStreamCatalog: Sendable {
         stored.kind = "ImageStream"
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let modeled = try JSONDecoder().decode(JSONValue.self, from: encoder.encode(stored))
+        let base = original ?? document(namespace: namespace, name: name)
+        let document = base.map { $0.overlaid(with: modeled) } ?? modeled
         try FileManager.default.createDirectory(atPath: "\(directory)/\(namespace)", withIntermediateDirectories: true)
-        try encoder.encode(stored).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try encoder.encode(document).write(to: URL(fileURLWithPath: path), options: .atomic)
         reloadIfChanged()
     }
 
@@ -190,6 +206,16 @@ public final class ImageStreamCatalog: Sendable {
         case let other?:
             throw ImageStreamError("kind \(other) is not ImageStream or List")
         }
+    }
+
+    /// A single-object file's whole document.
+    static func decodeDocument(contentsOf path: String) throws -> JSONValue {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ImageStreamError("cannot be read") }
+        return try decodeDocument(data, json: path.hasSuffix(".json"))
+    }
+
+    public static func decodeDocument(_ data: Data, json: Bool) throws -> JSONValue {
+        json ? try JSONDecoder().decode(JSONValue.self, from: data) : try YAMLDecoder().decode(JSONValue.self, from: data)
     }
 
     private struct KindHeader: Decodable { var kind: String? }

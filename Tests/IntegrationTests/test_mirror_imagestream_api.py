@@ -2,6 +2,7 @@
 and an ImageStreamImport that resolves a `DockerImage` tag upstream with one HEAD and records
 it, as `oc import-image` does."""
 
+import json
 import time
 
 from mirror_support import access_lines, session
@@ -118,3 +119,41 @@ def test_import_from_a_blocked_registry_fails_without_upstream_contact(docker_re
     time.sleep(0.3)
     assert upstream.log_text().splitlines()[start:] == []
     assert not (streams / "proj" / "app.json").exists()
+
+
+def test_fields_wharf_does_not_model_survive_a_put_and_an_import(docker_registry_factory, mirror_factory, tmp_path):
+    # What a cluster or a user writes (labels, uid, annotations on tags, conditions) must come
+    # back as written, also after Wharf rewrote the file for an import.
+    upstream = docker_registry_factory()
+    first = upstream.client.push_image("team/app", "v1")
+    wharf, streams = api_wharf(mirror_factory, tmp_path)
+    ref = f"{upstream.host}/team/app@{first.digest}"
+    body = stream_json("app", ref, first.digest)
+    body["metadata"].update({"labels": {"team": "payments"}, "uid": "0b1c-uid", "resourceVersion": "4711"})
+    body["spec"]["lookupPolicy"] = {"local": True}
+    body["spec"]["tags"][0]["annotations"] = {"openshift.io/imported-from": "upstream"}
+    body["status"]["dockerImageRepository"] = "image-registry.openshift-image-registry.svc:5000/proj/app"
+    body["status"]["tags"][0]["conditions"] = [{"type": "ImportSuccess", "status": "True"}]
+    body["status"]["tags"][0]["items"][0]["generation"] = 3
+    assert call(wharf, "PUT", "/proj/imagestreams/app", json=body).status_code == 201
+
+    def unmodeled_fields_are_there(stream):
+        assert stream["metadata"]["labels"] == {"team": "payments"} and stream["metadata"]["uid"] == "0b1c-uid"
+        assert stream["metadata"]["resourceVersion"] == "4711"
+        assert stream["spec"]["lookupPolicy"] == {"local": True}
+        assert stream["spec"]["tags"][0]["annotations"] == {"openshift.io/imported-from": "upstream"}
+        assert stream["status"]["dockerImageRepository"].endswith("/proj/app")
+        assert stream["status"]["tags"][0]["conditions"] == [{"type": "ImportSuccess", "status": "True"}]
+
+    unmodeled_fields_are_there(call(wharf, "GET", "/proj/imagestreams/app").json())
+    unmodeled_fields_are_there(json.loads((streams / "proj" / "app.json").read_text()))
+
+    second = upstream.client.push_image("team/app", "v1")
+    imported = call(wharf, "POST", "/proj/imagestreamimports", json=import_request("app", f"{upstream.host}/team/app:v1"))
+    assert imported.json()["status"]["images"][0]["status"]["status"] == "Success", imported.text
+    after = call(wharf, "GET", "/proj/imagestreams/app").json()
+    unmodeled_fields_are_there(after)
+    items = after["status"]["tags"][0]["items"]
+    assert [item["image"] for item in items] == [second.digest, first.digest]
+    assert items[1]["generation"] == 3  # the older item keeps what it had
+    assert [s["metadata"].get("labels") for s in call(wharf, "GET", "/proj/imagestreams").json()["items"]] == [{"team": "payments"}]

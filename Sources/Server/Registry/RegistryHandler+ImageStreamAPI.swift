@@ -37,12 +37,13 @@ extension RegistryHandler {
         let namespace = parts[0]
         switch (parts[1], parts.count, request.method) {
         case ("imagestreams", 2, .GET):
-            return try apiObject(.ok, StreamList(items: catalog.streams(namespace: namespace)))
+            let items = try catalog.streams(namespace: namespace).map { try Self.document(of: $0, namespace: namespace, catalog: catalog) }
+            return try apiObject(.ok, StreamList(items: items))
         case ("imagestreams", 3, .GET):
             guard let stream = catalog.stream(namespace: namespace, name: parts[2]) else {
                 return apiStatus(.notFound, "NotFound", "imagestreams \"\(parts[2])\" not found in namespace \(namespace)")
             }
-            return try apiObject(.ok, stream)
+            return try apiObject(.ok, Self.document(of: stream, namespace: namespace, catalog: catalog))
         case ("imagestreams", 3, .PUT):
             return try await putImageStream(namespace: namespace, name: parts[2], catalog: catalog, body: body)
         case ("imagestreams", 3, .DELETE):
@@ -77,11 +78,14 @@ extension RegistryHandler {
         }
         let existed = catalog.stream(namespace: namespace, name: name) != nil
         do {
-            try catalog.write(stream, namespace: namespace)
+            // The body as sent, so what Wharf does not model is stored too.
+            let original = try? ImageStreamCatalog.decodeDocument(data, json: Self.looksLikeJSON(data))
+            try catalog.write(stream, namespace: namespace, original: original)
         } catch let error as ImageStreamError {
             return apiStatus(.conflict, "Conflict", error.message)
         }
-        return try apiObject(existed ? .ok : .created, catalog.stream(namespace: namespace, name: name) ?? stream)
+        let written = catalog.stream(namespace: namespace, name: name) ?? stream
+        return try apiObject(existed ? .ok : .created, Self.document(of: written, namespace: namespace, catalog: catalog))
     }
 
     private func importImages(namespace: String, catalog: ImageStreamCatalog, mirror: PullThrough, body: RequestBody) async throws -> HTTPResponse {
@@ -134,10 +138,17 @@ extension RegistryHandler {
 
     // MARK: Helpers
 
+    /// A stream as the API shows it: its file's whole document when it has a file of its own
+    /// (fields Wharf does not model included), else what Wharf read of it.
+    static func document(of stream: ImageStream, namespace: String, catalog: ImageStreamCatalog) throws -> JSONValue {
+        if let document = catalog.document(namespace: namespace, name: stream.metadata.name) { return document }
+        return try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(stream))
+    }
+
     private struct StreamList: Encodable {
         var kind = "ImageStreamList"
         var apiVersion = "image.openshift.io/v1"
-        var items: [ImageStream]
+        var items: [JSONValue]
     }
 
     private static func collect(_ body: RequestBody) async throws -> Data {
