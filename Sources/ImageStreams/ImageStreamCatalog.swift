@@ -97,7 +97,9 @@ public final class ImageStreamCatalog: Sendable {
             for file in ((try? manager.contentsOfDirectory(atPath: folder)) ?? []).sorted() where Self.isObjectFile(file) {
                 let path = "\(folder)/\(file)"
                 do {
-                    let objects = try Self.decode(contentsOf: path)
+                    guard let data = manager.contents(atPath: path) else { throw ImageStreamError("cannot be read") }
+                    let json = path.hasSuffix(".json")
+                    let objects = try Self.decode(data, json: json)
                     for stream in objects {
                         if let declared = stream.metadata.namespace, declared != namespace {
                             problems.append("\(path): ImageStream \(stream.metadata.name) says namespace \(declared) but lies under \(namespace); skipped")
@@ -109,7 +111,7 @@ public final class ImageStreamCatalog: Sendable {
                         }
                         entry.streams[stream.metadata.name] = stream
                         entry.sources[stream.metadata.name] = (path, objects.count)
-                        if objects.count == 1, let document = try? Self.decodeDocument(contentsOf: path) {
+                        if objects.count == 1, let document = try? Self.decodeDocument(data, json: json) {
                             entry.documents[stream.metadata.name] = document
                         }
                     }
@@ -186,11 +188,6 @@ public final class ImageStreamCatalog: Sendable {
     }
 
     /// The ImageStreams of one file: one object, or a `List` of them.
-    static func decode(contentsOf path: String) throws -> [ImageStream] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ImageStreamError("cannot be read") }
-        return try decode(data, json: path.hasSuffix(".json"))
-    }
-
     /// The ImageStreams of a JSON or YAML document: one object, or a `List` of them.
     public static func decode(_ data: Data, json: Bool) throws -> [ImageStream] {
         func parse<T: Decodable>(_ type: T.Type) throws -> T {
@@ -208,12 +205,7 @@ public final class ImageStreamCatalog: Sendable {
         }
     }
 
-    /// A single-object file's whole document.
-    static func decodeDocument(contentsOf path: String) throws -> JSONValue {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ImageStreamError("cannot be read") }
-        return try decodeDocument(data, json: path.hasSuffix(".json"))
-    }
-
+    /// A single-object document, whole (fields Wharf does not model included).
     public static func decodeDocument(_ data: Data, json: Bool) throws -> JSONValue {
         json ? try JSONDecoder().decode(JSONValue.self, from: data) : try YAMLDecoder().decode(JSONValue.self, from: data)
     }

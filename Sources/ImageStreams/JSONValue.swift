@@ -39,27 +39,21 @@ public enum JSONValue: Codable, Sendable, Equatable {
 
     public func encode(to encoder: any Encoder) throws {
         switch self {
-        case .null:
-            var value = encoder.singleValueContainer()
-            try value.encodeNil()
-        case .bool(let bool):
-            var value = encoder.singleValueContainer()
-            try value.encode(bool)
-        case .integer(let integer):
-            var value = encoder.singleValueContainer()
-            try value.encode(integer)
-        case .number(let number):
-            var value = encoder.singleValueContainer()
-            try value.encode(number)
-        case .string(let string):
-            var value = encoder.singleValueContainer()
-            try value.encode(string)
         case .array(let items):
             var list = encoder.unkeyedContainer()
             for item in items { try list.encode(item) }
         case .object(let members):
             var map = encoder.container(keyedBy: AnyKey.self)
             for (key, member) in members { try map.encode(member, forKey: AnyKey(key)) }
+        case .null, .bool, .integer, .number, .string:
+            var value = encoder.singleValueContainer()
+            switch self {
+            case .bool(let bool): try value.encode(bool)
+            case .integer(let integer): try value.encode(integer)
+            case .number(let number): try value.encode(number)
+            case .string(let string): try value.encode(string)
+            default: try value.encodeNil()
+            }
         }
     }
 
