@@ -170,6 +170,9 @@ enum GoDuration {
             rest = rest[unitEnd...]
             seconds += number * scale
         }
-        return .nanoseconds(Int64((sign * seconds * 1e9).rounded()))
+        // Go's durations are Int64 nanoseconds; a larger one is an error, as in Go (never a trap).
+        let nanoseconds = (sign * seconds * 1e9).rounded()
+        guard nanoseconds.isFinite, abs(nanoseconds) < 9.2e18 else { return nil }
+        return .nanoseconds(Int64(nanoseconds))
     }
 }

@@ -118,7 +118,10 @@ public struct HTTPResponseHead: Sendable {
     }
 
     public var isSuccess: Bool { (200..<300).contains(status) }
-    public var contentLength: Int64? { headers["Content-Length"].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) } }
+    /// The declared length; nil unless it is a plain non-negative number (an upstream may send anything).
+    public var contentLength: Int64? {
+        headers["Content-Length"].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 >= 0 ? $0 : nil }
+    }
 }
 
 /// A response whose body was collected in memory.

@@ -216,6 +216,6 @@ public final class BlobFill: DownloadObserver, Sendable {
 
     static func totalFromContentRange(_ head: HTTPResponseHead) -> Int64? {
         guard let value = head.headers["Content-Range"], let slash = value.lastIndex(of: "/") else { return nil }
-        return Int64(value[value.index(after: slash)...])
+        return Int64(value[value.index(after: slash)...]).flatMap { $0 >= 0 ? $0 : nil }
     }
 }

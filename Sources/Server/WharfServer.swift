@@ -31,8 +31,14 @@ public struct WharfServer: Service {
     public func run() async throws {
         for warning in configuration.warnings { logger.warning("configuration: \(warning)") }
         let driver = FilesystemDriver(root: configuration.storage.rootDirectory)
-        try await driver.putContent(StoragePath([".wharf-write-check"]), [])
-        try await driver.delete(StoragePath([".wharf-write-check"]))
+        do {
+            try await driver.putContent(StoragePath([".wharf-write-check"]), [])
+            try await driver.delete(StoragePath([".wharf-write-check"]))
+        } catch let error as StorageError {
+            let root = configuration.storage.rootDirectory
+            let absolute = root.hasPrefix("/") ? "" : " (\(FileManager.default.currentDirectoryPath)/\(root))"
+            throw ConfigurationError("storage.filesystem.rootdirectory: \"\(root)\"\(absolute) cannot be created or written: \(error.message)")
+        }
 
         var settings = RegistryHandler.Settings()
         settings.deleteEnabled = configuration.storage.deleteEnabled
@@ -101,6 +107,14 @@ public struct WharfServer: Service {
                     ])
                     let sweeper = CacheSweeper(store: store, logger: logger)
                     group.addTask { await sweeper.run() }
+                }
+                let purging = configuration.storage.uploadPurging
+                if purging.enabled && !configuration.storage.readOnly {
+                    logger.info("upload purging", metadata: [
+                        "age": "\(purging.age)", "interval": "\(purging.interval)", "dryrun": "\(purging.dryRun)",
+                    ])
+                    let purger = UploadPurger(store: store, settings: purging, logger: logger)
+                    group.addTask { await purger.run() }
                 }
                 try await serveAndDrain(server, background: background)
                 // Events of the last requests get a short chance to reach their endpoints.

@@ -104,6 +104,16 @@ extension ContentStore {
         guard let hasher else {
             throw RegistryError(.rangeInvalid, "upload \(id) is being written by another request", headers: rangeHeader)
         }
+        // Looked at again now that this request holds the upload: a completion that ran since the
+        // first look has published the bytes, and a writer must never reopen (or create) them.
+        guard try await uploadSize(id, in: repository) == size else {
+            let gone = try await uploadSize(id, in: repository) == nil
+            uploads.sessions.withLock { sessions in
+                if gone { sessions.removeValue(forKey: id) } else { sessions[id]?.isBusy = false }
+            }
+            if gone { throw RegistryError(.blobUploadUnknown, "upload \(id) is not known in \(repository)") }
+            throw RegistryError(.rangeInvalid, "upload \(id) changed while this chunk was starting", headers: rangeHeader)
+        }
         do {
             let writer = try await driver.writer(StorageLayout.uploadData(repository, id), append: true)
             return UploadAppender(id: id, writer: writer, hasher: hasher, store: self)
@@ -120,40 +130,63 @@ extension ContentStore {
     }
 
     /// Verifies the upload's bytes against `digest` and publishes them as that blob
-    /// (an atomic rename), linked into `repository`. A mismatch deletes the upload.
+    /// (an atomic, synced rename), linked into `repository`. A mismatch deletes the upload.
     ///
     /// - Returns: the blob's size.
-    /// - Throws: `DIGEST_INVALID` on a mismatch or an algorithm Wharf cannot compute.
+    /// - Throws: `DIGEST_INVALID` on a mismatch or an algorithm Wharf cannot compute;
+    ///   `BLOB_UPLOAD_INVALID` while another request is still writing the upload.
     public func completeUpload(_ id: UploadID, in repository: RepositoryName, digest: Digest) async throws -> Int64 {
-        guard let size = try await uploadSize(id, in: repository) else {
-            throw RegistryError(.blobUploadUnknown, "upload \(id) is not known in \(repository)")
-        }
         guard DigestHasher(for: digest) != nil else {
             try await cancelUpload(id, in: repository)
             throw RegistryError(.digestInvalid, "digest algorithm \(digest.algorithm) is not supported")
         }
-        let session = uploads.sessions.withLock { $0[id] }
-        let actual: Digest
-        if let session, session.size == size, session.hasher.algorithm.rawValue == digest.algorithm {
-            actual = session.hasher.finalize()
-        } else {
-            actual = try await hashStored(StorageLayout.uploadData(repository, id), like: digest)
-        }
-        guard actual == digest else {
-            try await cancelUpload(id, in: repository)
-            throw RegistryError(.digestInvalid, "uploaded content has digest \(actual), not \(digest)")
-        }
-        try await blobLocks.withLock(digest) {
-            // Pushed, the blob is no longer the cache's to remove, even if a mirror fetched it first.
-            try await forgetCached(digest)
-            if try await driver.stat(StorageLayout.blobData(digest)) == nil {
-                try await driver.move(StorageLayout.uploadData(repository, id), to: StorageLayout.blobData(digest))
+        // Held like a PATCH holds it: no chunk may stream in while the bytes are hashed and moved.
+        let claimed: UploadSessions.Session?? = uploads.sessions.withLock { sessions in
+            if var session = sessions[id] {
+                guard !session.isBusy else { return .none }
+                session.isBusy = true
+                sessions[id] = session
+                return .some(session)
             }
-            blobSizes.insert(size, for: digest)
+            sessions[id] = .init(hasher: DigestHasher(algorithm: .sha256), size: -1, isBusy: true)
+            return .some(nil)
         }
-        try await link(digest, into: repository)
-        try await cancelUpload(id, in: repository)
-        return size
+        guard let session = claimed else {
+            throw RegistryError(.blobUploadInvalid, "upload \(id) is still being written by another request; complete it after that request ends")
+        }
+        do {
+            guard let size = try await uploadSize(id, in: repository) else {
+                uploads.sessions.withLock { _ = $0.removeValue(forKey: id) }
+                throw RegistryError(.blobUploadUnknown, "upload \(id) is not known in \(repository)")
+            }
+            let actual: Digest
+            if let session, session.size == size, session.hasher.algorithm.rawValue == digest.algorithm {
+                actual = session.hasher.finalize()
+            } else {
+                actual = try await hashStored(StorageLayout.uploadData(repository, id), like: digest)
+            }
+            guard actual == digest else {
+                try await cancelUpload(id, in: repository)
+                throw RegistryError(.digestInvalid, "uploaded content has digest \(actual), not \(digest)")
+            }
+            try await blobLocks.withLock(digest) {
+                // Pushed, the blob is no longer the cache's to remove, even if a mirror fetched it first.
+                try await forgetCached(digest)
+                // A stored copy of another size is damaged (the digest fixes the size): the push replaces it.
+                let stored = try await driver.stat(StorageLayout.blobData(digest))
+                if stored == nil || stored?.size != size {
+                    try await driver.move(StorageLayout.uploadData(repository, id), to: StorageLayout.blobData(digest))
+                    manifests.remove(digest)
+                }
+                blobSizes.insert(size, for: digest)
+            }
+            try await link(digest, into: repository)
+            try await cancelUpload(id, in: repository)
+            return size
+        } catch {
+            uploads.sessions.withLock { sessions in sessions[id]?.isBusy = false }
+            throw error
+        }
     }
 
     /// Deletes an upload and its bytes. - Returns: false when there was no such upload.

@@ -51,7 +51,11 @@ public final class ContentStore: Sendable {
 
     /// Stores small content (a manifest) as a blob, unless it is already stored.
     func putBlob(_ bytes: [UInt8], digest: Digest) async throws {
-        if try await blobSize(digest) != nil { return }
+        // The disk, not the size cache, decides: a stored copy of another size is damaged and replaced.
+        if let stored = try await driver.stat(StorageLayout.blobData(digest)), stored.size == Int64(bytes.count) {
+            blobSizes.insert(stored.size, for: digest)
+            return
+        }
         try await driver.putContent(StorageLayout.blobData(digest), bytes)
         blobSizes.insert(Int64(bytes.count), for: digest)
     }

@@ -28,15 +28,18 @@ public struct FilesystemDriver: StorageDriver {
         try readWholeFile(fullPath(path), for: path)
     }
 
+    /// Durable once it returns: the bytes, the name and any directory made for it are synced
+    /// (a link or manifest acknowledged with 201 survives a crash).
     public func putContent(_ path: StoragePath, _ bytes: [UInt8]) async throws {
         let target = fullPath(path)
-        try makeDirectories(fullPath(path.parent))
+        let created = try makeDirectories(fullPath(path.parent))
         let temporary = target + ".tmp-" + randomSuffix()
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw posixError("create", path) }
         defer { close(fd) }
         do {
             try bytes.withUnsafeBytes { try writeAll(fd, $0, path) }
+            guard fdatasync(fd) == 0 else { throw posixError("fdatasync", path) }
         } catch {
             unlink(temporary)
             throw error
@@ -46,6 +49,7 @@ public struct FilesystemDriver: StorageDriver {
             unlink(temporary)
             throw error
         }
+        try syncDirectories(containing: target, created: created)
     }
 
     public func reader(_ path: StoragePath, offset: Int64) async throws -> any StorageReader {
@@ -102,9 +106,18 @@ public struct FilesystemDriver: StorageDriver {
         return names
     }
 
+    /// Durable once it returns: the object's bytes are synced before the rename, its new
+    /// directory entry (and any directory made for it) after.
     public func move(_ source: StoragePath, to destination: StoragePath) async throws {
-        try makeDirectories(fullPath(destination.parent))
+        let created = try makeDirectories(fullPath(destination.parent))
+        let fd = open(fullPath(source), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw posixError("open", source) }
+        let synced = fdatasync(fd) == 0
+        let syncError = synced ? nil : posixError("fdatasync", source)
+        close(fd)
+        if let syncError { throw syncError }
         guard rename(fullPath(source), fullPath(destination)) == 0 else { throw posixError("rename", source) }
+        try syncDirectories(containing: fullPath(destination), created: created)
     }
 
     public func delete(_ path: StoragePath) async throws {
@@ -133,14 +146,40 @@ public struct FilesystemDriver: StorageDriver {
         return filled == bytes.count ? bytes : Array(bytes[..<filled])
     }
 
-    /// `mkdir -p`.
-    func makeDirectories(_ directory: String) throws {
-        if mkdir(directory, 0o755) == 0 || errno == EEXIST { return }
-        guard errno == ENOENT else { throw posixError("mkdir", StoragePath(directory)) }
+    /// `mkdir -p`. - Returns: the directories it made, outermost first.
+    @discardableResult
+    func makeDirectories(_ directory: String) throws -> [String] {
+        if mkdir(directory, 0o755) == 0 { return [directory] }
+        if errno == EEXIST { return [] }
+        guard errno == ENOENT else { throw posixError("mkdir", directory) }
+        var created: [String] = []
         if let slash = directory.lastIndex(of: "/"), slash != directory.startIndex {
-            try makeDirectories(String(directory[..<slash]))
+            created = try makeDirectories(String(directory[..<slash]))
         }
-        guard mkdir(directory, 0o755) == 0 || errno == EEXIST else { throw posixError("mkdir", StoragePath(directory)) }
+        if mkdir(directory, 0o755) == 0 {
+            created.append(directory)
+        } else if errno != EEXIST {
+            throw posixError("mkdir", directory)
+        }
+        return created
+    }
+
+    /// fsyncs the directory holding `file`, and the parent of each directory just `created`,
+    /// so the new names survive a crash, not only the bytes.
+    private func syncDirectories(containing file: String, created: [String]) throws {
+        var directories = [parentDirectory(of: file)]
+        for directory in created.reversed() { directories.append(parentDirectory(of: directory)) }
+        for directory in directories {
+            let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { throw posixError("open", directory) }
+            defer { close(fd) }
+            guard fsync(fd) == 0 else { throw posixError("fsync", directory) }
+        }
+    }
+
+    private func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     private func removeTree(_ file: String, for path: StoragePath) throws {
@@ -174,6 +213,12 @@ private func randomSuffix() -> String {
 
 /// Maps the current `errno` to a `StorageError`.
 func posixError(_ call: String, _ path: StoragePath) -> StorageError {
+    posixError(call, path.description)
+}
+
+/// The same for a filesystem path, which may hold `.` or `..` (a relative `rootdirectory`):
+/// never made into a `StoragePath`, whose components must be plain names.
+func posixError(_ call: String, _ path: String) -> StorageError {
     let code = errno
     let text = String(cString: strerror(code))
     switch code {

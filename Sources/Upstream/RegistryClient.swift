@@ -551,7 +551,7 @@ public actor RegistryClient {
 
     static func totalSize(_ head: HTTPResponseHead) -> Int64? {
         if let range = head.headers["Content-Range"], let slash = range.lastIndex(of: "/") {
-            return Int64(range[range.index(after: slash)...])
+            return Int64(range[range.index(after: slash)...]).flatMap { $0 >= 0 ? $0 : nil }
         }
         return head.contentLength
     }

@@ -78,7 +78,7 @@ struct ConfigNode {
     func duration(_ key: String) throws -> Duration? {
         guard let text = try string(key) else { return nil }
         guard let duration = GoDuration.parse(text) else {
-            throw ConfigurationError("\(keyPath(key)): \"\(text)\" is not a duration (e.g. 10s, 5m, 168h)")
+            throw ConfigurationError("\(keyPath(key)): \"\(text)\" is not a duration of at most 2562047h (e.g. 10s, 5m, 168h)")
         }
         return duration
     }
@@ -88,7 +88,7 @@ struct ConfigNode {
     func byteSize(_ key: String) throws -> Int64? {
         guard let text = try string(key) else { return nil }
         guard let size = ByteSize.parse(text) else {
-            throw ConfigurationError("\(keyPath(key)): \"\(text)\" is not a size (e.g. 500MB, 20GiB, 1T)")
+            throw ConfigurationError("\(keyPath(key)): \"\(text)\" is not a size below 8 EiB (e.g. 500MB, 20GiB, 1T)")
         }
         return size
     }
@@ -180,7 +180,10 @@ enum GoDuration {
             }
             total += number * seconds
         }
-        return .nanoseconds(Int64(total * 1e9))
+        // Go's durations are Int64 nanoseconds (at most 2562047h); larger is an error, as in Go.
+        let nanoseconds = (total * 1e9).rounded()
+        guard nanoseconds.isFinite, nanoseconds < 9.2e18 else { return nil }
+        return .nanoseconds(Int64(nanoseconds))
     }
 }
 

@@ -62,6 +62,8 @@ public struct Configuration: Sendable {
         public var deleteEnabled = false
         public var redirectDisabled = false
         public var readOnly = false
+        /// `storage.maintenance.uploadpurging`; on by default, as in Distribution.
+        public var uploadPurging = UploadPurging()
     }
 
     /// OpenShift's `openshift` repository middleware options; parsed and checked now,
@@ -122,8 +124,9 @@ extension Configuration {
 
     init(_ root: ConfigNode) throws {
         try root.expectKeys(
-            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn", "openshift", "auth", "notifications", "policy"],
-            ignored: ["health", "redis", "reporting", "validation", "compatibility",
+            ["version", "log", "http", "storage", "middleware", "proxy", "catalog", "mirror", "cdn", "openshift", "auth", "notifications", "policy",
+             "validation"],
+            ignored: ["health", "redis", "reporting", "compatibility",
                       "loglevel", "tags"])
         guard let version = try root.string("version") else { throw ConfigurationError("version: required (use 0.1)") }
         guard version == "0.1" else { throw ConfigurationError("version: \"\(version)\" is not supported (use 0.1)") }
@@ -139,6 +142,15 @@ extension Configuration {
             }
         } else {
             try readStorage(storageNode)
+        }
+        if let validation = root.child("validation") {
+            // Wharf always checks what it can of a manifest; URL rules it cannot check must not look enforced.
+            try validation.expectKeys(["enabled", "disabled", "manifests"])
+            _ = try validation.bool("enabled")
+            _ = try validation.bool("disabled")
+            if validation.child("manifests") != nil {
+                throw ConfigurationError("validation.manifests: Wharf does not check manifest URLs against allow/deny rules; remove the key")
+            }
         }
         try readMiddleware(root.section("middleware"))
         if let proxy = root.child("proxy") { try readProxy(proxy) }
@@ -175,6 +187,9 @@ extension Configuration {
             log.formatter = formatter == "logstash" ? "json" : formatter
         }
         log.fields = try node.stringMap("fields")
+        if node.child("hooks") != nil {
+            throw ConfigurationError("log.hooks: Wharf sends no mail on errors; remove the key (alert on the logs or metrics instead)")
+        }
         if let accessLog = node.child("accesslog") {
             try accessLog.expectKeys(["disabled"])
             log.accessLogDisabled = try accessLog.bool("disabled") ?? false
@@ -205,6 +220,9 @@ extension Configuration {
         http.drainTimeout = try node.duration("draintimeout") ?? http.drainTimeout
         if let tls = node.child("tls") {
             try tls.expectKeys(["certificate", "key", "clientcas", "clientauth", "minimumtls", "ciphersuites", "letsencrypt"])
+            for key in ["letsencrypt", "ciphersuites"] where tls.child(key) != nil {
+                throw ConfigurationError("http.tls.\(key): not supported by Wharf; remove the key (a certificate and key are required for TLS)")
+            }
             http.tlsCertificate = try tls.string("certificate")
             http.tlsKey = try tls.string("key")
             if (http.tlsCertificate == nil) != (http.tlsKey == nil) {
@@ -256,10 +274,17 @@ extension Configuration {
             try maintenance.expectKeys(["uploadpurging", "readonly"])
             if let purging = maintenance.child("uploadpurging") {
                 try purging.expectKeys(["enabled", "age", "interval", "dryrun"])
-                _ = try purging.bool("enabled")
-                _ = try purging.duration("age")
-                _ = try purging.duration("interval")
-                _ = try purging.bool("dryrun")
+                var settings = storage.uploadPurging
+                settings.enabled = try purging.bool("enabled") ?? settings.enabled
+                settings.dryRun = try purging.bool("dryrun") ?? settings.dryRun
+                for (key, minimum) in [("age", Duration.seconds(1)), ("interval", .seconds(1))] {
+                    guard let value = try purging.duration(key) else { continue }
+                    guard value >= minimum else {
+                        throw ConfigurationError("storage.maintenance.uploadpurging.\(key): \(value) is under a second (a bare number is nanoseconds; write e.g. 168h)")
+                    }
+                    if key == "age" { settings.age = value } else { settings.interval = value }
+                }
+                storage.uploadPurging = settings
             }
             if let readOnly = maintenance.child("readonly") {
                 try readOnly.expectKeys(["enabled"])
@@ -423,6 +448,9 @@ extension Configuration {
         var settings = ProxySettings(remoteURL: remote)
         settings.username = try node.string("username")
         settings.password = try node.string("password")
+        if node.child("exec") != nil {
+            throw ConfigurationError("proxy.exec: credential helpers are not supported; use proxy.username and proxy.password, or mirror.upstreams[].authfile")
+        }
         settings.ttl = try node.duration("ttl")
         // `ttl: 0` is Distribution's "never expire".
         if let ttl = settings.ttl { cacheRetention.ttl = try Self.retentionTTL(ttl, key: "proxy.ttl") }

@@ -39,7 +39,8 @@ public struct HTTPRequest: Sendable {
 
     /// The declared body length, if any.
     public var contentLength: Int64? {
-        headers.first(name: "content-length").flatMap { Int64($0) }
+        // Digits only: Int64("+5") would parse, and a negative length means nothing.
+        headers.first(name: "content-length").flatMap { $0.allSatisfy(\.isASCIIDigit) ? Int64($0) : nil }
     }
 }
 

@@ -25,14 +25,19 @@ public struct ByteRange: Equatable, Sendable {
         guard bounds.count == 2 else { return .unsatisfiable }
         let first = bounds[0].trimmingWhitespace(), last = bounds[1].trimmingWhitespace()
         guard first.allSatisfy(\.isASCIIDigit), last.allSatisfy(\.isASCIIDigit) else { return .unsatisfiable }
+        guard size > 0, !(first.isEmpty && last.isEmpty) else { return .unsatisfiable }
+        // Digits past Int64.max are still a well-formed position, beyond any body: a suffix that
+        // long is the whole body, a last position that large is the end, a first one is past it.
         if first.isEmpty {
             // Suffix range: the last N bytes.
-            guard let suffix = Int64(last), suffix > 0, size > 0 else { return .unsatisfiable }
-            return .partial(ByteRange(start: max(0, size - suffix), end: size - 1))
+            let suffix = Int64(last) ?? .max
+            guard suffix > 0 else { return .unsatisfiable }
+            return .partial(ByteRange(start: suffix >= size ? 0 : size - suffix, end: size - 1))
         }
         guard let start = Int64(first), start < size else { return .unsatisfiable }
         if last.isEmpty { return .partial(ByteRange(start: start, end: size - 1)) }
-        guard let end = Int64(last), end >= start else { return .unsatisfiable }
+        let end = Int64(last) ?? .max
+        guard end >= start else { return .unsatisfiable }
         return .partial(ByteRange(start: start, end: min(end, size - 1)))
     }
 }

@@ -75,7 +75,7 @@ extension HTTPResponse {
     /// The whole blob's size as a blob response states it: the total of a `Content-Range`, else the body's length.
     fileprivate var blobSize: Int64? {
         if let range = headers.first(name: "content-range"), let slash = range.lastIndex(of: "/") {
-            return Int64(range[range.index(after: slash)...])
+            return Int64(range[range.index(after: slash)...]).flatMap { $0 >= 0 ? $0 : nil }
         }
         return status == .ok ? bodyLength : nil
     }

@@ -94,11 +94,16 @@ extension RegistryHandler {
         if text.hasPrefix("bytes ") { text = text.dropFirst(6) }
         if let slash = text.firstIndex(of: "/") { text = text[..<slash] }
         let bounds = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard bounds.count == 2, let start = Int64(bounds[0]), let end = Int64(bounds[1]), start >= 0, end >= start else {
+        guard bounds.count == 2, bounds.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCIIDigit) }), let start = Int64(bounds[0]), let end = Int64(bounds[1]), start >= 0, end >= start else {
             throw RegistryError(.rangeInvalid, "Content-Range \"\(text)\" is not <start>-<end>")
         }
-        if let length = request.contentLength, length != end - start + 1 {
-            throw RegistryError(.sizeInvalid, "Content-Length \(length) does not match Content-Range \(start)-\(end)")
+        // A chunk of Int64.max + 1 bytes or more can never be stored: the range itself is unsatisfiable.
+        let (length, overflow) = (end - start).addingReportingOverflow(1)
+        guard !overflow else {
+            throw RegistryError(.rangeInvalid, "Content-Range \(start)-\(end) is larger than any upload can be")
+        }
+        if let declared = request.contentLength, declared != length {
+            throw RegistryError(.sizeInvalid, "Content-Length \(declared) does not match Content-Range \(start)-\(end)")
         }
         return (start, end)
     }
