@@ -1,0 +1,51 @@
+import Foundation
+import HTTPClient
+import Testing
+import UpstreamTestSupport
+
+@Suite("address rule")
+struct AddressRuleTests {
+    @Test(arguments: [
+        ("127.0.0.1", "loopback"), ("127.255.0.9", "loopback"), ("localhost", "loopback"), ("a.localhost.", "loopback"),
+        ("10.1.2.3", "private"), ("172.16.0.1", "private"), ("172.31.255.255", "private"), ("192.168.1.1", "private"),
+        ("169.254.169.254", "link-local"), ("0.0.0.0", "unspecified"), ("::1", "loopback"), ("[::1]", "loopback"),
+        ("::", "unspecified"), ("fe80::1", "link-local"), ("fd00::1", "private (unique local)"), ("fc00::1", "private (unique local)"),
+        ("::ffff:127.0.0.1", "loopback"), ("::ffff:10.0.0.1", "private"), ("::ffff:169.254.1.1", "link-local"),
+    ])
+    func internalLiteralsAreRefused(host: String, range: String) {
+        #expect(AddressRule.refusalForLiteral(host) == range)
+    }
+
+    @Test(arguments: ["8.8.8.8", "172.32.0.1", "172.15.255.255", "192.169.0.1", "2606:4700::1111", "::ffff:8.8.8.8", "registry-1.docker.io"])
+    func publicAddressesAndNamesPassTheLiteralCheck(host: String) {
+        #expect(AddressRule.refusalForLiteral(host) == nil)
+    }
+
+    @Test func exemptionsMatchHostOrHostAndPort() {
+        let rule = AddressRule(exemptHosts: ["127.0.0.1:5000", "Registry.Lab"])
+        #expect(rule.exempts(host: "127.0.0.1", port: 5000))
+        #expect(!rule.exempts(host: "127.0.0.1", port: 5001))
+        #expect(rule.exempts(host: "registry.lab", port: 443))
+    }
+
+    /// `2130706433` (127.0.0.1 in decimal) is no literal `inet_pton` knows, so only the socket check,
+    /// which sees the address libcurl connects to, can refuse it.
+    @Test(.timeLimit(.minutes(1))) func aNameResolvingToLoopbackIsRefusedOnTheSocket() async throws {
+        let server = try FixtureProcess("http_fixture.py")
+        let client = try HTTPClient()
+        defer { client.shutdown(); server.stop() }
+        let port = server.int("port")
+        var request = HTTPRequest(.get, url: "http://127.0.0.1:\(port)/redirect?to=http://2130706433:\(port)/headers")
+        request.addressRule = AddressRule(exemptHosts: ["127.0.0.1:\(port)"])
+        await #expect(throws: HTTPClientError.self) { try await client.execute(request) }
+        do {
+            _ = try await client.execute(request)
+        } catch {
+            #expect(error.code == .refused)
+            #expect(error.message.contains("resolves to 127.0.0.1, a loopback address"))
+        }
+        // Exempted by name, the same hop is followed.
+        request.addressRule = AddressRule(exemptHosts: ["127.0.0.1:\(port)", "2130706433:\(port)"])
+        #expect(try await client.execute(request).status == 200)
+    }
+}
