@@ -67,10 +67,12 @@ public struct AddressRule: Sendable, Equatable {
         return nil
     }
 
-    /// A dotted-quad IPv4 literal (the only spelling `inet_pton` accepts), as 4 bytes.
+    /// An IPv4 literal as 4 bytes: dotted quad, and the decimal, octal, hex and short spellings
+    /// (`2130706433`, `0x7f.1`, `127.1`) that `inet_aton`, getaddrinfo and libcurl also accept.
     static func ipv4(_ text: String) -> [UInt8]? {
+        guard !text.isEmpty, text.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == "x" }) else { return nil }
         var address = in_addr()
-        guard inet_pton(AF_INET, text, &address) == 1 else { return nil }
+        guard inet_aton(text, &address) != 0 else { return nil }
         return withUnsafeBytes(of: &address) { Array($0) }
     }
 
