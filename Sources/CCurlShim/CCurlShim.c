@@ -24,6 +24,10 @@ CURLcode CCurlShim_easy_setopt_write_function(CURL *handle, CURLoption option, c
     return curl_easy_setopt(handle, option, function);
 }
 
+CURLcode CCurlShim_easy_setopt_opensocket_function(CURL *handle, curl_opensocket_callback function) {
+    return curl_easy_setopt(handle, CURLOPT_OPENSOCKETFUNCTION, function);
+}
+
 CURLcode CCurlShim_easy_setopt_blob(CURL *handle, CURLoption option, const void *data, size_t length) {
     struct curl_blob blob;
     blob.data = (void *)data;
@@ -69,3 +73,4 @@ const int CCurlShim_PAUSE_CONT = CURLPAUSE_CONT;
 const int CCurlShim_PAUSE_ALL = CURLPAUSE_ALL;
 const unsigned int CCurlShim_VERSION_NOW = CURLVERSION_NOW;
 const long CCurlShim_GLOBAL_ALL = CURL_GLOBAL_ALL;
+const curl_socket_t CCurlShim_SOCKET_BAD = CURL_SOCKET_BAD;

@@ -2,6 +2,13 @@ import CCurl
 import CCurlShim
 import Foundation
 
+/// True when libcurl will use a proxy from the environment: then Wharf connects to the proxy only,
+/// and the socket-level address check (which would see the proxy's address) is left to the proxy;
+/// address literals and `localhost` in URLs are still refused.
+private let environmentProxy: Bool = ["http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"].contains {
+    !(ProcessInfo.processInfo.environment[$0] ?? "").isEmpty
+}
+
 /// One request on one easy handle. Confined to the loop thread: created, driven, followed
 /// through redirects and destroyed there. libcurl reaches it through an `Unmanaged` pointer
 /// passed as CURLOPT_WRITEDATA / CURLOPT_HEADERDATA; the loop's table holds the strong reference.
@@ -27,6 +34,8 @@ final class CurlTransfer {
     private(set) var redirectCount = 0
     /// True while libcurl holds this transfer paused on the sink's request.
     var isPaused = false
+    /// Set when the open-socket callback refused the address libcurl was about to connect to.
+    private var addressRefusal: HTTPClientError?
 
     static let errorBodyLimit = 64 * 1024
 
@@ -61,6 +70,13 @@ final class CurlTransfer {
             }
         }
         let r = request
+        addressRefusal = nil
+        if let rule = r.addressRule {
+            guard let parts = URLParts(r.url) else { throw HTTPClientError(.invalidRequest, "\(r.url) is not a URL") }
+            if !rule.exempts(host: parts.host, port: parts.port), let range = AddressRule.refusalForLiteral(parts.host) {
+                throw HTTPClientError(.refused, "\(r.method.rawValue) \(r.url): \(parts.host) is a \(range) address, which this request may not reach")
+            }
+        }
         try check(CCurlShim_easy_setopt_string(easy, CURLOPT_URL, r.url), "CURLOPT_URL")
         try check(CCurlShim_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https"), "CURLOPT_PROTOCOLS_STR")
         try check(CCurlShim_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1), "CURLOPT_NOSIGNAL")
@@ -135,6 +151,15 @@ final class CurlTransfer {
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
             return transfer.didReceiveBody(UnsafeRawBufferPointer(start: data, count: size * count))
         }), "CURLOPT_WRITEFUNCTION")
+        if r.addressRule != nil, !environmentProxy {
+            // Every address libcurl connects to (each hop, each happy-eyeballs candidate) passes here.
+            try check(CCurlShim_easy_setopt_pointer(easy, CURLOPT_OPENSOCKETDATA, context), "CURLOPT_OPENSOCKETDATA")
+            try check(CCurlShim_easy_setopt_opensocket_function(easy, { context, _, address in
+                let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
+                guard let address else { return CCurlShim_SOCKET_BAD }
+                return transfer.openSocket(address)
+            }), "CURLOPT_OPENSOCKETFUNCTION")
+        }
         try check(CCurlShim_easy_setopt_write_function(easy, CURLOPT_HEADERFUNCTION, { data, size, count, context in
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
             transfer.didReceiveHeaderLine(UnsafeRawBufferPointer(start: data, count: size * count))
@@ -151,6 +176,39 @@ final class CurlTransfer {
     }
 
     // MARK: Callbacks (loop thread, inside curl_multi_perform or curl_easy_pause)
+
+    /// Opens the socket libcurl asks for, unless the request's address rule refuses the address.
+    private func openSocket(_ address: UnsafeMutablePointer<curl_sockaddr>) -> curl_socket_t {
+        let target = address.pointee
+        if let rule = request.addressRule {
+            let parts = URLParts(request.url)
+            if let parts, rule.exempts(host: parts.host, port: parts.port) { return socket(target.family, target.socktype, target.protocol) }
+            let host = parts?.host ?? request.url
+            // libcurl's curl_sockaddr has room for any address family behind `addr`.
+            let raw = UnsafeRawPointer(address) + MemoryLayout<curl_sockaddr>.offset(of: \curl_sockaddr.addr)!
+            let bytes: [UInt8]
+            let range: String?
+            switch target.family {
+            case AF_INET:
+                var ip = raw.loadUnaligned(as: sockaddr_in.self).sin_addr
+                bytes = withUnsafeBytes(of: &ip) { Array($0) }
+                range = AddressRule.internalRange(ipv4: bytes)
+            case AF_INET6:
+                var ip = raw.loadUnaligned(as: sockaddr_in6.self).sin6_addr
+                bytes = withUnsafeBytes(of: &ip) { Array($0) }
+                range = AddressRule.internalRange(ipv6: bytes)
+            default:
+                bytes = []
+                range = "non-IP"
+            }
+            if let range {
+                let text = AddressRule.text(family: target.family, bytes: bytes)
+                addressRefusal = HTTPClientError(.refused, "\(request.method.rawValue) \(request.url): \(host) resolves to \(text), a \(range) address, which this request may not reach")
+                return CCurlShim_SOCKET_BAD
+            }
+        }
+        return socket(target.family, target.socktype, target.protocol)
+    }
 
     private func didReceiveHeaderLine(_ bytes: UnsafeRawBufferPointer) {
         let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -224,9 +282,17 @@ final class CurlTransfer {
         }
         redirectCount += 1
         guard redirectCount <= request.maxRedirects else {
-            throw HTTPClientError(.redirect, "more than \(request.maxRedirects) redirects starting at \(request.url)")
+            throw HTTPClientError(.redirect, "more than \(request.maxRedirects) redirects, the last from \(request.url)")
         }
         let previous = URLParts(request.url)
+        // A hop on the same origin is no downgrade; any other must use a scheme the request allows.
+        guard request.redirectSchemes.contains(next.scheme) || previous?.origin == next.origin else {
+            throw HTTPClientError(.redirect, "the redirect from \(request.url) to \(target) is not followed: only \(request.redirectSchemes.sorted().joined(separator: " or ")) redirects are")
+        }
+        if let rule = request.redirectRule,
+           let why = rule(RedirectHop(from: request.url, to: target, scheme: next.scheme, host: next.host, port: next.port)) {
+            throw HTTPClientError(.refused, "the redirect from \(request.url) to \(target) is refused: \(why)")
+        }
         if previous?.origin != next.origin {
             // Credentials belong to the host they were meant for (curl's CURLOPT_UNRESTRICTED_AUTH=0 rule).
             request.headers.remove("Authorization")
@@ -247,6 +313,7 @@ final class CurlTransfer {
     /// Builds the error for a failed libcurl result.
     func error(for code: CURLcode) -> HTTPClientError {
         if let sinkError { return sinkError }
+        if let addressRefusal, code == CURLE_COULDNT_CONNECT { return addressRefusal }
         let text = String(cString: curl_easy_strerror(code))
         let detail = String(cString: errorBuffer)
         let message = "\(request.method.rawValue) \(request.url): \(text)" + (detail.isEmpty || detail == text ? "" : " (\(detail))")

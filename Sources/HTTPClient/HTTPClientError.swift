@@ -7,7 +7,7 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: String, Sendable {
             case resolve, connect, tlsHandshake, tlsUntrusted, timeout, cancelled, transfer, io
-            case bodyTooLarge, redirect, invalidRequest, shutdown, other
+            case bodyTooLarge, redirect, invalidRequest, shutdown, refused, other
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -34,6 +34,8 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
         public static let redirect = Code(.redirect)
         /// The request could not be configured (bad URL, unsupported option).
         public static let invalidRequest = Code(.invalidRequest)
+        /// The request's `addressRule` or `redirectRule` refused an address or a redirect hop.
+        public static let refused = Code(.refused)
         /// The client was shut down.
         public static let shutdown = Code(.shutdown)
         public static let other = Code(.other)

@@ -90,6 +90,12 @@ public struct HTTPRequest: Sendable {
     public var range: (lowerBound: Int64, upperBound: Int64?)?
     public var followRedirects: Bool = true
     public var maxRedirects: Int = 10
+    /// Which addresses this request's connections (redirect hops included) may reach; nil: any.
+    public var addressRule: AddressRule?
+    /// The schemes a redirect may lead to; another fails the request with `.redirect`.
+    public var redirectSchemes: Set<String> = ["http", "https"]
+    /// Asked before each redirect hop is followed: why the hop is refused, or nil to follow it.
+    public var redirectRule: (@Sendable (RedirectHop) -> String?)?
     public var tls: TLSOptions = .default
     public var timeouts: HTTPTimeouts = HTTPTimeouts()
 

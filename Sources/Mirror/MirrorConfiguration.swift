@@ -22,8 +22,9 @@ public struct MirrorConfiguration: Sendable {
     public var upstreams: [Upstream] = []
     /// Where bare names (no `?ns=`, no registry prefix) are pulled from; nil for none.
     public var defaultRegistry: String?
-    /// Registries not listed in `upstreams` may be reached anonymously through `?ns=` or a prefix.
-    public var allowUnlisted = true
+    /// Registries not listed in `upstreams` may be reached anonymously through `?ns=` or a prefix
+    /// (on public addresses only). Off unless configured: a mirror is not an open proxy.
+    public var allowUnlisted = false
     /// Where `certs.d/<host[:port]>/ca.crt` files are looked up.
     public var certsDirectory: String?
     /// Fills running at once; more wait for a slot.

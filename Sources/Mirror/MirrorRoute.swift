@@ -15,6 +15,9 @@ public struct MirrorRoute: Hashable, Sendable, CustomStringConvertible {
     public var credentials: Credentials?
     /// TLS verification off and plain HTTP allowed for this route (an ImageStream's insecure tag).
     public var insecure = false
+    /// Named by the operator outside `mirror.upstreams` (an ImageStream's candidate): may be on
+    /// a loopback or private address, as a listed upstream may.
+    public var listed = false
 
     public var description: String { "\(registry)/\(upstreamRepository)" }
 }

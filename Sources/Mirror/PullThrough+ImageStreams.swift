@@ -72,8 +72,10 @@ extension PullThrough {
                 refusal = refusal ?? error
                 continue
             }
-            routes.append(MirrorRoute(localRepository: repository, registry: candidate.registry, upstreamRepository: candidate.repository,
-                                      credentials: secret?.credentials(for: candidate.registry), insecure: candidate.insecure))
+            var route = MirrorRoute(localRepository: repository, registry: candidate.registry, upstreamRepository: candidate.repository,
+                                    credentials: secret?.credentials(for: candidate.registry), insecure: candidate.insecure)
+            route.listed = true
+            routes.append(route)
         }
         if routes.isEmpty, let refusal { throw refusal }
         return routes
@@ -173,7 +175,8 @@ extension PullThrough {
     public func resolveForImport(_ reference: DockerImageReference, namespace: String, insecure: Bool) async throws(RegistryError) -> Digest {
         try router.check(registry: reference.registry, repository: reference.repository)
         let secret = imageStreams?.pullSecret(namespace: namespace).flatMap { try? CredentialStore(dockerConfigJSON: $0) }
-        let client = clients.client(for: reference.registry, credentials: secret?.credentials(for: reference.registry), insecure: insecure)
+        let client = clients.client(for: reference.registry, credentials: secret?.credentials(for: reference.registry), insecure: insecure,
+                                    listed: true)  // the admin API's import is the operator's
         let asked: ManifestReference
         if let digest = reference.digest {
             asked = .digest(digest)

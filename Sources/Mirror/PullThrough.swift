@@ -56,7 +56,7 @@ public final class PullThrough: Sendable {
             onRefusal(decision)
         }
         self.store = store
-        self.clients = try UpstreamClients(configuration: configuration)
+        self.clients = try UpstreamClients(configuration: configuration, policy: router.policy)
         self.logger = logger
         self.fillSlots = AsyncSlots(configuration.maxConcurrentFills)
         self.fills = FillTable(store: store)

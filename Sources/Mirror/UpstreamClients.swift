@@ -1,39 +1,72 @@
 import Foundation
 import HTTPClient
 import OCI
+import Policy
 import Synchronization
 import Upstream
 
 /// One `RegistryClient` per upstream registry (configured, or reached through `?ns=`), sharing
-/// one libcurl client, so tokens and connections are reused across requests.
+/// libcurl clients, so tokens and connections are reused across requests.
+///
+/// The network rule: a registry the operator listed (`mirror.upstreams`, `mirror.default`,
+/// `proxy.remoteurl`, an ImageStream's candidates) may be on any address, and so may a listed
+/// registry's token realm; every other host (unlisted registries, redirect hops to hosts not
+/// listed) is reached only on public addresses. Listed and unlisted registries use separate
+/// connection pools, so a connection opened to an internal address for a listed registry is
+/// never reused for an unlisted one that happens to share its name.
 final class UpstreamClients: Sendable {
     private let configuration: MirrorConfiguration
-    private let http: HTTPClient
+    private let listedHTTP: HTTPClient
+    private let unlistedHTTP: HTTPClient
+    private let policy: LivePolicy
     private let clients = Mutex<[ClientKey: RegistryClient]>([:])
+    /// Hosts (as connections name them) that may be on internal addresses: the listed registries.
+    private let listedHosts: Set<String>
 
-    /// Clients differ by registry, and by the credentials and TLS leniency a route brings.
+    /// Clients differ by registry, and by the credentials, TLS leniency and listing a route brings.
     private struct ClientKey: Hashable {
         var registry: String
         var credentials: Credentials?
         var insecure: Bool
+        var listed: Bool
     }
 
-    init(configuration: MirrorConfiguration) throws {
+    init(configuration: MirrorConfiguration, policy: LivePolicy) throws {
         self.configuration = configuration
-        self.http = try HTTPClient(configuration: .init(certsDirectory: configuration.certsDirectory))
+        self.policy = policy
+        self.listedHTTP = try HTTPClient(configuration: .init(certsDirectory: configuration.certsDirectory))
+        self.unlistedHTTP = try HTTPClient(configuration: .init(certsDirectory: configuration.certsDirectory))
+        let listed = configuration.upstreams.map(\.registry) + (configuration.defaultRegistry.map { [$0] } ?? [])
+        self.listedHosts = Set(listed.flatMap { Self.connectionHosts($0) })
+    }
+
+    /// Whether the operator's configuration names `registry` as an upstream.
+    func isListed(_ registry: String) -> Bool {
+        registry == configuration.defaultRegistry || configuration.upstream(for: registry) != nil
+    }
+
+    /// `registry` as connections name it: itself, and Docker Hub's API host for `docker.io`.
+    private static func connectionHosts(_ registry: String) -> [String] {
+        let lower = registry.lowercased()
+        let api = DockerHub.apiHost(for: lower).lowercased()
+        return api == lower ? [lower] : [lower, api]
     }
 
     /// The client for a route: its registry's, or one with the route's own credentials.
     func client(for route: MirrorRoute) -> RegistryClient {
-        client(for: route.registry, credentials: route.credentials, insecure: route.insecure)
+        client(for: route.registry, credentials: route.credentials, insecure: route.insecure, listed: route.listed)
     }
 
-    func client(for registry: String, credentials: Credentials? = nil, insecure: Bool = false) -> RegistryClient {
-        let key = ClientKey(registry: registry, credentials: credentials, insecure: insecure)
+    func client(for registry: String, credentials: Credentials? = nil, insecure: Bool = false, listed: Bool = false) -> RegistryClient {
+        let isListed = listed || isListed(registry)
+        let key = ClientKey(registry: registry, credentials: credentials, insecure: insecure, listed: isListed)
         return clients.withLock { clients in
             if let client = clients[key] { return client }
             var settings = RegistryClientConfiguration(registry: registry)
             settings.insecure = insecure || configuration.isInsecure(registry)
+            settings.addressRule = AddressRule(exemptHosts: listedHosts.union(isListed ? Self.connectionHosts(registry) : []))
+            settings.exemptRealmAddresses = isListed
+            settings.redirectRule = { [policy] hop in Self.policyRefusal(policy.current, hop: hop) }
             settings.scheme = configuration.upstream(for: registry)?.scheme
             if let credentials {
                 settings.credentials = credentials
@@ -44,13 +77,28 @@ final class UpstreamClients: Sendable {
                     settings.credentials = (try? CredentialStore(contentsOfFile: file))?.credentials(for: registry)
                 }
             }
-            let client = RegistryClient(configuration: settings, http: http)
+            let client = RegistryClient(configuration: settings, http: isListed ? listedHTTP : unlistedHTTP)
             clients[key] = client
             return client
         }
     }
 
-    func shutdown() { http.shutdown() }
+    func shutdown() {
+        listedHTTP.shutdown()
+        unlistedHTTP.shutdown()
+    }
+
+    /// Why the policy refuses a redirect hop: a registry-wide `block` rule matches its host.
+    /// (Repository rules do not apply to a hop, which names no repository; nor does
+    /// `default: block`, so blob CDNs need no allow rule of their own.)
+    static func policyRefusal(_ policy: RegistryPolicy, hop: RedirectHop) -> String? {
+        let host = hop.host.contains(":") ? "[\(hop.host)]" : hop.host
+        let authority = "\(host):\(hop.port)"
+        guard let rule = policy.rules.first(where: {
+            $0.action == .block && $0.pattern.repositoryGlob == nil && $0.pattern.matches(registry: authority, repository: nil)
+        }) else { return nil }
+        return "\(hop.host) is blocked by the policy rule block \"\(rule.pattern)\" (policy.registries.block[\(rule.index)])"
+    }
 }
 
 extension UpstreamError {
@@ -71,6 +119,10 @@ extension UpstreamError {
             return RegistryError(.unavailable, "upstream \(registry) timed out: \(message)", status: 504)
         case .digestMismatch:
             return RegistryError(.unavailable, "upstream \(registry) sent content that does not match its digest: \(message)", status: 502)
+        case .refused:
+            return RegistryError(.denied, "upstream \(registry) is refused: \(message)")
+        case .invalidResponse:
+            return RegistryError(.unavailable, "upstream \(registry) sent an invalid answer: \(message)", status: 502)
         default:
             return RegistryError(.unavailable, "upstream \(registry) is unavailable (\(code)): \(message)", status: 502)
         }

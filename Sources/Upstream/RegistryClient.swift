@@ -13,6 +13,17 @@ public struct RegistryClientConfiguration: Sendable {
     /// tried. Nil: discover it (`SchemePolicy.candidates`).
     public var scheme: String?
     public var timeouts: HTTPTimeouts = HTTPTimeouts()
+    /// Which addresses requests may connect to (nil: any). The mirror refuses loopback, link-local,
+    /// private and unspecified addresses except for the registries an operator listed.
+    public var addressRule: AddressRule?
+    /// Also exempt the token realm this registry's own 401 names from `addressRule` (a listed
+    /// registry's token server often sits next to it).
+    public var exemptRealmAddresses = false
+    /// Extra check of each redirect hop (the registry policy). Whatever it says, a hop must be
+    /// `https`, or `http` when the registry is listed insecure.
+    public var redirectRule: (@Sendable (RedirectHop) -> String?)?
+    /// Redirect hops followed per request at most.
+    public var maxRedirects = 5
     /// The clock token expiry is measured with.
     public var now: @Sendable () -> Date = { Date() }
 
@@ -102,6 +113,26 @@ public actor RegistryClient {
         self.http = http
     }
 
+    /// Applies the per-registry connection rules to a request about to be sent.
+    private func guarded(_ request: HTTPRequest) -> HTTPRequest {
+        var r = request
+        r.timeouts = configuration.timeouts
+        r.addressRule = configuration.addressRule
+        r.maxRedirects = configuration.maxRedirects
+        // Plain http only for a registry listed insecure.
+        r.redirectSchemes = configuration.insecure ? ["https", "http"] : ["https"]
+        r.redirectRule = configuration.redirectRule
+        return r
+    }
+
+    /// Whether a response came from the registry itself, not from a host a redirect led to:
+    /// only then may its challenge name a token realm that gets credentials.
+    private func isFromRegistry(_ head: HTTPResponseHead, base: String) -> Bool {
+        guard let answered = URL(string: head.url), let expected = URL(string: base) else { return false }
+        let port: (URL) -> Int = { $0.port ?? ($0.scheme?.lowercased() == "https" ? 443 : 80) }
+        return answered.host?.lowercased() == expected.host?.lowercased() && port(answered) == port(expected)
+    }
+
     // MARK: Endpoint
 
     /// Finds the scheme the registry answers on (`GET /v2/`) and its auth challenge; cached.
@@ -129,15 +160,18 @@ public actor RegistryClient {
         let candidates = SchemePolicy.candidates(registryHost: apiHost, insecure: configuration.insecure, scheme: configuration.scheme)
         for (index, candidate) in candidates.enumerated() {
             let base = "\(candidate.scheme)://\(apiHost)"
-            var request = HTTPRequest(.get, url: base + "/v2/")
+            var request = guarded(HTTPRequest(.get, url: base + "/v2/"))
             request.tls = TLSOptions(verifyPeer: candidate.verifyTLS)
-            request.timeouts = configuration.timeouts
             do {
                 let response = try await http.execute(request, maxBodySize: 64 * 1024)
                 if response.status >= 500 {
                     throw UpstreamError(.unavailable, "GET \(base)/v2/ answered \(response.status)", registry: configuration.registry, status: response.status)
                 }
                 var challenge: AuthChallenge?
+                if response.status == 401, !isFromRegistry(response.head, base: base) {
+                    throw UpstreamError(.invalidResponse, "GET \(base)/v2/ was redirected to \(response.head.url), which asked for authentication: credentials go to the registry's own realm only",
+                                        registry: configuration.registry, status: 401)
+                }
                 if response.status == 401 {
                     let all = response.head.headers.values("WWW-Authenticate").flatMap(AuthChallenge.parse)
                     challenge = all.first(where: \.isBearer) ?? all.first(where: \.isBasic) ?? all.first
@@ -186,8 +220,16 @@ public actor RegistryClient {
         guard let realm = challenge.realm, !realm.isEmpty else {
             throw UpstreamError(.invalidResponse, "the Bearer challenge has no realm", registry: configuration.registry)
         }
-        if let url = URL(string: realm), url.scheme?.lowercased() == "http", configuration.credentials != nil,
-           !configuration.insecure, !SchemePolicy.isLoopback(url.host ?? "") {
+        guard let realmURL = URL(string: realm), let realmScheme = realmURL.scheme?.lowercased(), let realmHost = realmURL.host,
+              realmScheme == "https" || realmScheme == "http" else {
+            throw UpstreamError(.invalidResponse, "the Bearer challenge's realm \(realm) is not an http(s) URL", registry: configuration.registry)
+        }
+        // Plain HTTP carries credentials only for a registry listed insecure, or from a registry
+        // spoken to over plain HTTP on loopback to a realm on loopback (nothing leaves the machine,
+        // and the registry itself already gets them in the clear).
+        let plainLoopback = endpoint?.baseURL.hasPrefix("http://") == true && SchemePolicy.isLoopback(apiHost)
+            && SchemePolicy.isLoopback(realmHost)
+        if realmScheme == "http", configuration.credentials != nil, !configuration.insecure, !plainLoopback {
             throw UpstreamError(.tls, "the token realm \(realm) is plain HTTP: credentials are not sent there (list the registry insecure to allow it)",
                                 registry: configuration.registry)
         }
@@ -197,8 +239,12 @@ public actor RegistryClient {
         if let user = configuration.credentials?.username { query.append(("account", user)) }
         let separator = realm.contains("?") ? "&" : "?"
         let url = realm + (query.isEmpty ? "" : separator + query.map { "\(Self.percentEncode($0.0))=\(Self.percentEncode($0.1))" }.joined(separator: "&"))
-        var request = HTTPRequest(.get, url: url)
-        request.timeouts = configuration.timeouts
+        var request = guarded(HTTPRequest(.get, url: url))
+        if configuration.exemptRealmAddresses, var rule = request.addressRule {
+            let port = realmURL.port.map { ":\($0)" } ?? ""
+            rule.exemptHosts.insert(realmHost.lowercased() + port)
+            request.addressRule = rule
+        }
         if configuration.insecure, let realmHost = URL(string: realm)?.host, SchemePolicy.hostOnly(apiHost) == realmHost {
             request.tls = .insecure
         }
@@ -269,8 +315,7 @@ public actor RegistryClient {
         let endpoint = try await ping()
         var challenge = endpoint.challenge
         var refresh = false
-        var request = build(endpoint)
-        request.timeouts = configuration.timeouts
+        var request = guarded(build(endpoint))
         request.tls = endpoint.tls
         for attempt in 0..<2 {
             if let value = try await authorization(challenge, scope: scope, forceRefresh: refresh) {
@@ -279,6 +324,10 @@ public actor RegistryClient {
             let result: (HTTPResponseHead, [UInt8], T)
             do { result = try await run(request) } catch { throw transportError(error, url: request.url) }
             let (head, errorBody, value) = result
+            if head.status == 401, !isFromRegistry(head, base: endpoint.baseURL) {
+                throw UpstreamError(.invalidResponse, "\(what): redirected to \(head.url), which asked for authentication: Wharf authenticates to the registry itself only",
+                                    registry: configuration.registry, status: 401)
+            }
             if head.status == 401, attempt == 0 {
                 let fresh = head.headers.values("WWW-Authenticate").flatMap(AuthChallenge.parse)
                 if let next = fresh.first(where: \.isBearer) ?? fresh.first(where: \.isBasic) {
@@ -308,7 +357,7 @@ public actor RegistryClient {
             r.headers.set("Accept", MediaType.manifestTypes.joined(separator: ", "))
             return r
         }, run: { r throws(HTTPClientError) in
-            let response = try await http.execute(r, maxBodySize: 4 * 1024 * 1024)
+            let response = try await http.execute(r, maxBodySize: Manifest.maximumSize)
             return (response.head, response.body, response.body)
         })
         let headerDigest = head.headers["Docker-Content-Digest"].flatMap { Digest($0) }
@@ -322,6 +371,12 @@ public actor RegistryClient {
         }
         if let headerDigest, headerDigest != digest {
             throw UpstreamError(.digestMismatch, "\(what): Docker-Content-Digest \(headerDigest) but the body hashes to \(digest)", registry: configuration.registry)
+        }
+        // Nothing is stored or served that Wharf would not accept from a push.
+        do {
+            _ = try Manifest(bytes: body, declaredType: Self.mediaType(head))
+        } catch {
+            throw UpstreamError(.invalidResponse, "\(what): the answer is not a manifest Wharf serves: \(error.message)", registry: configuration.registry)
         }
         return ManifestResult(status: head.status, digest: digest, mediaType: Self.mediaType(head), size: body.count, body: body, headerDigest: headerDigest)
     }
@@ -525,6 +580,10 @@ public actor RegistryClient {
             return UpstreamError(.cancelled, error.message, registry: registry, cause: error)
         case .io:
             return UpstreamError(.io, error.message, registry: registry, cause: error)
+        case .refused:
+            return UpstreamError(.refused, error.message, registry: registry, cause: error)
+        case .bodyTooLarge:
+            return UpstreamError(.invalidResponse, "the answer from \(url) is too large: \(error.message)", registry: registry, cause: error)
         default:
             return UpstreamError(.unavailable, "\(what) transfer failed: \(error.message)", registry: registry, cause: error)
         }

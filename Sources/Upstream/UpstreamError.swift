@@ -4,7 +4,7 @@ public struct UpstreamError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: String, Sendable {
             case notFound, unauthorized, denied, tooManyRequests, unavailable, tls, connect, timeout
-            case invalidResponse, digestMismatch, cancelled, io, invalidReference, other
+            case invalidResponse, digestMismatch, cancelled, io, invalidReference, refused, other
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -31,6 +31,9 @@ public struct UpstreamError: Error, Sendable, CustomStringConvertible {
         public static let cancelled = Code(.cancelled)
         public static let io = Code(.io)
         public static let invalidReference = Code(.invalidReference)
+        /// Wharf's own rules refused the connection: an address outside the public internet for a
+        /// registry not listed, or a redirect hop to a scheme or host it may not follow.
+        public static let refused = Code(.refused)
         public static let other = Code(.other)
 
         public var description: String { kind.rawValue }

@@ -60,7 +60,7 @@ def short_dir():
 def mirrored_image(docker_registry_factory, mirror_factory):
     upstream = docker_registry_factory()
     image = upstream.client.push_multiarch("eng/app", "v1")
-    wharf = mirror_factory(mirror={"allowunlisted": True})
+    wharf = mirror_factory(mirror={"upstreams": [{"registry": upstream.host}]})
     return upstream, wharf, image
 
 

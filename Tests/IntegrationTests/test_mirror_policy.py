@@ -53,7 +53,7 @@ def test_a_blocked_registry_is_refused_with_denied_and_never_contacted(route, do
     image = upstream.client.push_image("team/app", "v1")
     policy = {"registries": {"block": [upstream.host]}}
     proxy = {"remoteurl": upstream.base} if route == "default" else None
-    wharf = mirror_factory(proxy=proxy, mirror={"allowunlisted": True}, sections={"policy": policy})
+    wharf = mirror_factory(proxy=proxy, mirror={"allowunlisted": True, "upstreams": [{"registry": upstream.host}]}, sections={"policy": policy})
     repo, query = paths(upstream)[route]
     log = UpstreamLog(upstream)
 
@@ -73,7 +73,7 @@ def test_a_repository_rule_refuses_one_repository_and_the_default_allows_the_res
     allowed = upstream.client.push_image("team/app", "v1")
     upstream.client.push_image("someorg/tools/app", "v1")
     policy = {"registries": {"default": "allow", "block": [f"{upstream.host}/someorg/**"]}}
-    wharf = mirror_factory(mirror={"allowunlisted": True}, sections={"policy": policy})
+    wharf = mirror_factory(mirror={"allowunlisted": True, "upstreams": [{"registry": upstream.host}]}, sections={"policy": policy})
     ns = f"?ns={upstream.host}"
     log = UpstreamLog(upstream)
 
@@ -90,7 +90,7 @@ def test_default_block_allows_only_the_allow_list(docker_registry_factory, mirro
     image = upstream.client.push_image("team/app", "v1")
     upstream.client.push_image("other/app", "v1")
     policy = {"registries": {"default": "block", "allow": [f"{upstream.host}/team/*"]}}
-    wharf = mirror_factory(mirror={"allowunlisted": True}, sections={"policy": policy})
+    wharf = mirror_factory(mirror={"allowunlisted": True, "upstreams": [{"registry": upstream.host}]}, sections={"policy": policy})
     ns = f"?ns={upstream.host}"
 
     ok = wharf.client.get_manifest("team/app", "v1" + ns)
@@ -103,7 +103,7 @@ def test_default_block_allows_only_the_allow_list(docker_registry_factory, mirro
 def test_policy_from_the_environment_comma_separated(docker_registry_factory, mirror_factory):
     upstream = docker_registry_factory()
     upstream.client.push_image("team/app", "v1")
-    wharf = mirror_factory(mirror={"allowunlisted": True},
+    wharf = mirror_factory(mirror={"allowunlisted": True, "upstreams": [{"registry": upstream.host}]},
                            env={"REGISTRY_POLICY_REGISTRIES_BLOCK": f"quay.io,{upstream.host}/team/*"})
     log = UpstreamLog(upstream)
     assert_denied(wharf.client.get(f"/v2/team/app/manifests/v1?ns={upstream.host}"), f'block "{upstream.host}/team/*"',
@@ -136,7 +136,7 @@ def test_content_stored_from_a_registry_blocked_later_is_not_served(docker_regis
 def test_skopeo_shows_the_denied_message(docker_registry_factory, mirror_factory, skopeo, tmp_path):
     upstream = docker_registry_factory()
     upstream.client.push_image("team/app", "v1")
-    wharf = mirror_factory(mirror={"allowunlisted": True}, sections={"policy": {"registries": {"block": [upstream.host]}}})
+    wharf = mirror_factory(mirror={"allowunlisted": True, "upstreams": [{"registry": upstream.host}]}, sections={"policy": {"registries": {"block": [upstream.host]}}})
     log = UpstreamLog(upstream)
     prefixed = f"{wharf.host}/{upstream.host.replace(':', '_')}/team/app:v1"
     result = skopeo("copy", "--src-tls-verify=false", f"docker://{prefixed}", f"dir:{tmp_path / 'out'}", check=False)
@@ -151,7 +151,7 @@ def test_podman_shows_the_denied_message(docker_registry_factory, mirror_factory
     podman = require_tool("podman")
     upstream = docker_registry_factory()
     upstream.client.push_image("team/app", "v1")
-    wharf = mirror_factory(mirror={"allowunlisted": True}, sections={"policy": {"registries": {"block": [upstream.host]}}})
+    wharf = mirror_factory(mirror={"allowunlisted": True, "upstreams": [{"registry": upstream.host}]}, sections={"policy": {"registries": {"block": [upstream.host]}}})
     log = UpstreamLog(upstream)
     import tempfile, shutil, os
     runroot = tempfile.mkdtemp(prefix="wharf-pp-")  # podman refuses a long runroot path
@@ -199,7 +199,7 @@ def test_refusals_are_counted_by_the_rule_that_refused_them(docker_registry_fact
     upstream.client.push_image("someorg/app", "v1")
     upstream.client.push_image("team/app", "v1")
     policy = {"registries": {"default": "allow", "block": [f"{upstream.host}/someorg/**"]}}
-    wharf = mirror_factory(mirror={"allowunlisted": True}, sections={"policy": policy, "openshift": metrics_section()})
+    wharf = mirror_factory(mirror={"allowunlisted": True, "upstreams": [{"registry": upstream.host}]}, sections={"policy": policy, "openshift": metrics_section()})
     ns = f"?ns={upstream.host}"
     for _ in range(3):
         assert wharf.client.get(f"/v2/someorg/app/manifests/v1{ns}").status_code == 403

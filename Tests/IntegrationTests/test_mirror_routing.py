@@ -8,7 +8,10 @@ import time
 from mirror_support import access_lines, stored_size, wait_for_blob, wait_for_lines
 from registry_client import error_codes, sha256_digest
 
-NO_DEFAULT = {"allowunlisted": True}
+def no_default(*upstreams):
+    """A mirror without a default registry that lists `upstreams` (on loopback, so they must be
+    listed: an unlisted registry may only be reached on a public address)."""
+    return {"upstreams": [{"registry": u.host} for u in upstreams]}
 
 
 def assert_manifest(response, image):
@@ -20,7 +23,7 @@ def assert_manifest(response, image):
 def test_ns_query_with_bare_path_reaches_that_upstream_and_stores_under_its_host(docker_registry_factory, mirror_factory):
     upstream = docker_registry_factory()
     image = upstream.client.push_image("team/app", "v1")
-    wharf = mirror_factory(mirror=NO_DEFAULT)
+    wharf = mirror_factory(mirror=no_default(upstream))
     ns = f"?ns={upstream.host}"
 
     assert_manifest(wharf.client.get_manifest("team/app", "v1" + ns), image)
@@ -38,7 +41,7 @@ def test_ns_query_with_bare_path_reaches_that_upstream_and_stores_under_its_host
 def test_path_prefix_with_host_and_port_reaches_that_upstream(docker_registry_factory, mirror_factory):
     upstream = docker_registry_factory()
     image = upstream.client.push_image("team/app", "v1")
-    wharf = mirror_factory(mirror=NO_DEFAULT)
+    wharf = mirror_factory(mirror=no_default(upstream))
     for prefix in (upstream.host, upstream.host.replace(":", "_")):
         repo = f"{prefix}/team/app"
         assert_manifest(wharf.client.get_manifest(repo, "v1"), image)
@@ -53,7 +56,7 @@ def test_ns_route_and_path_prefix_route_share_stored_blobs(docker_registry_facto
     shared = os.urandom(2 * 1024 * 1024)
     digest = upstream.client.push_blob("left/app", shared)
     assert upstream.client.push_blob("right/app", shared) == digest  # the same blob in a second repository
-    wharf = mirror_factory(mirror=NO_DEFAULT)
+    wharf = mirror_factory(mirror=no_default(upstream))
     read_log = upstream.log_text
 
     first = wharf.client.get(f"/v2/left/app/blobs/{digest}?ns={upstream.host}")

@@ -29,7 +29,7 @@ def test_prefetch_stores_every_platform_once_and_it_is_served_after_the_upstream
                                                                                            mirror_factory):
     upstream = docker_registry_factory()
     image = upstream.client.push_multiarch("eng/app", "v1")
-    wharf = mirror_factory(mirror={"allowunlisted": True})
+    wharf = mirror_factory(mirror={"upstreams": [{"registry": upstream.host}]})
 
     result = prefetch(wharf, f"{upstream.host}/eng/app:v1")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -51,7 +51,7 @@ def test_prefetch_stores_every_platform_once_and_it_is_served_after_the_upstream
 def test_prefetch_of_one_platform_leaves_the_others_alone(docker_registry_factory, mirror_factory):
     upstream = docker_registry_factory()
     image = upstream.client.push_multiarch("eng/app", "v1")
-    wharf = mirror_factory(mirror={"allowunlisted": True})
+    wharf = mirror_factory(mirror={"upstreams": [{"registry": upstream.host}]})
     amd64 = child_for(image, "amd64")
 
     result = prefetch(wharf, "--platform", "linux/amd64", f"{upstream.host}/eng/app:v1")
@@ -65,7 +65,7 @@ def test_prefetch_of_one_platform_leaves_the_others_alone(docker_registry_factor
 def test_no_wait_starts_the_fills_and_they_complete_after_the_command_returns(docker_registry_factory, mirror_factory):
     upstream = docker_registry_factory()
     image = upstream.client.push_image("eng/big", "v1", layers=1, layer_size=24 << 20)
-    wharf = mirror_factory(mirror={"allowunlisted": True})
+    wharf = mirror_factory(mirror={"upstreams": [{"registry": upstream.host}]})
 
     result = prefetch(wharf, "--no-wait", f"{upstream.host}/eng/big:v1")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -81,7 +81,7 @@ def test_no_wait_starts_the_fills_and_they_complete_after_the_command_returns(do
 def test_a_registry_the_policy_blocks_is_refused_and_never_contacted(docker_registry_factory, mirror_factory):
     upstream = docker_registry_factory()
     upstream.client.push_image("eng/app", "v1")
-    wharf = mirror_factory(mirror={"allowunlisted": True},
+    wharf = mirror_factory(mirror={"upstreams": [{"registry": upstream.host}]},
                            sections={"policy": {"registries": {"block": [upstream.host]}}})
     before = len(upstream.log_text().splitlines())
 
@@ -97,7 +97,7 @@ def test_a_registry_the_policy_blocks_is_refused_and_never_contacted(docker_regi
 def test_a_missing_tag_fails_with_the_registry_error(docker_registry_factory, mirror_factory):
     upstream = docker_registry_factory()
     upstream.client.push_image("eng/app", "v1")
-    wharf = mirror_factory(mirror={"allowunlisted": True})
+    wharf = mirror_factory(mirror={"upstreams": [{"registry": upstream.host}]})
     result = prefetch(wharf, f"{upstream.host}/eng/app:nope", f"{upstream.host}/eng/app:v1")
     assert result.returncode == 1
     assert "eng/app:nope: FAILED" in result.stdout and "MANIFEST_UNKNOWN" in result.stdout, result.stdout

@@ -14,6 +14,7 @@ import Testing
     func router(_ refusals: Refusals) throws -> MirrorRouter {
         var configuration = MirrorConfiguration()
         configuration.defaultRegistry = "docker.io"
+        configuration.allowUnlisted = true  // so the policy, not the listing, refuses a.untrusted.example
         configuration.policy = try RegistryPolicy(defaultAction: .allow, allow: ["docker.io/library/*"],
                                                   block: ["docker.io", "*.untrusted.example"], insecure: [])
         return MirrorRouter(configuration: configuration) { decision in refusals.labels.withLock { $0.append(decision.ruleLabel) } }

@@ -16,6 +16,8 @@ CURLcode CCurlShim_easy_setopt_slist(CURL *_Nonnull handle, CURLoption option, s
 /// For CURLOPT_WRITEFUNCTION and CURLOPT_HEADERFUNCTION (same C signature).
 CURLcode CCurlShim_easy_setopt_write_function(CURL *_Nonnull handle, CURLoption option,
                                               curl_write_callback _Nullable function);
+/// For CURLOPT_OPENSOCKETFUNCTION.
+CURLcode CCurlShim_easy_setopt_opensocket_function(CURL *_Nonnull handle, curl_opensocket_callback _Nullable function);
 /// For CURLOPT_*_BLOB options; libcurl copies the bytes (CURL_BLOB_COPY).
 CURLcode CCurlShim_easy_setopt_blob(CURL *_Nonnull handle, CURLoption option,
                                     const void *_Nullable data, size_t length);
@@ -43,5 +45,6 @@ extern const int CCurlShim_PAUSE_CONT;
 extern const int CCurlShim_PAUSE_ALL;
 extern const unsigned int CCurlShim_VERSION_NOW;
 extern const long CCurlShim_GLOBAL_ALL;
+extern const curl_socket_t CCurlShim_SOCKET_BAD;
 
 #endif

@@ -375,7 +375,7 @@ extension Configuration {
         }
         var settings = MirrorConfiguration()
         settings.defaultRegistry = try node.string("default")
-        settings.allowUnlisted = try node.bool("allowunlisted") ?? true
+        settings.allowUnlisted = try node.bool("allowunlisted") ?? false
         settings.certsDirectory = try node.string("certsdirectory")
         settings.maxConcurrentFills = try node.int("maxconcurrentfills", range: 1...10_000) ?? settings.maxConcurrentFills
         settings.tagTTL = try node.duration("tagttl") ?? settings.tagTTL
