@@ -18,6 +18,8 @@ final class UpstreamClients: Sendable {
         var insecure: Bool
     }
 
+    static let capacity = 1024
+
     init(configuration: MirrorConfiguration) throws {
         self.configuration = configuration
         self.http = try HTTPClient(configuration: .init(certsDirectory: configuration.certsDirectory))
@@ -32,6 +34,9 @@ final class UpstreamClients: Sendable {
         let key = ClientKey(registry: registry, credentials: credentials, insecure: insecure)
         return clients.withLock { clients in
             if let client = clients[key] { return client }
+            // `?ns=` reaches any allowed registry: the table is bounded, and a client dropped from it
+            // keeps serving the requests that hold it (the next request makes a new one).
+            if clients.count >= Self.capacity { clients.removeAll(keepingCapacity: true) }
             var settings = RegistryClientConfiguration(registry: registry)
             settings.insecure = insecure || configuration.isInsecure(registry)
             settings.scheme = configuration.upstream(for: registry)?.scheme
