@@ -51,9 +51,19 @@ final class PipelinedFileSink: TransferSink, @unchecked Sendable {
 
     deinit { for b in all { b.deallocate() } }
 
-    func receivedHead(_ head: HTTPResponseHead) { observer?.downloadDidReceiveHead(head) }
+    /// The observer refused the response: the transfer ends with this error (loop thread).
+    private var refusal: HTTPClientError?
+
+    func receivedHead(_ head: HTTPResponseHead) {
+        if head.isSuccess, let error = observer?.downloadShouldAccept(head) {
+            refusal = error
+            return
+        }
+        observer?.downloadDidReceiveHead(head)
+    }
 
     func receivedBody(_ bytes: UnsafeRawBufferPointer) -> BodyDisposition {
+        if let refusal { return .abort(refusal) }
         if current == nil {
             guard takeFreeBuffer() else {
                 shared.withLock { $0.pauseCount += 1 }
@@ -108,6 +118,11 @@ final class PipelinedFileSink: TransferSink, @unchecked Sendable {
         current = nil
         filled = 0
         let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+        if let error = observer?.downloadShouldWrite(upTo: written + Int64(count)) {
+            let ring = RingBuffer(pointer: buffer)
+            shared.withLock { $0.free.append(ring) }
+            return error
+        }
         var offset = 0
         while offset < count {
             let n = Foundation.write(fd, chunk.baseAddress! + offset, count - offset)
@@ -142,6 +157,10 @@ final class PipelinedFileSink: TransferSink, @unchecked Sendable {
         case .success(let summary):
             guard summary.head.isSuccess else {
                 c?.resume(returning: HTTPDownload(head: summary.head, bytesWritten: 0, digest: nil, errorBody: summary.errorBody))
+                return
+            }
+            if let refusal {
+                queue.async { c?.resume(throwing: refusal) }
                 return
             }
             // A transfer ends only after its last callback, so `overflow` can be non-empty only if

@@ -63,9 +63,19 @@ final class FileSink: TransferSink, @unchecked Sendable {
 
     deinit { buffer.deallocate() }
 
-    func receivedHead(_ head: HTTPResponseHead) { observer?.downloadDidReceiveHead(head) }
+    /// The observer refused the response: the transfer ends with this error.
+    private var refusal: HTTPClientError?
+
+    func receivedHead(_ head: HTTPResponseHead) {
+        if head.isSuccess, let error = observer?.downloadShouldAccept(head) {
+            refusal = error
+            return
+        }
+        observer?.downloadDidReceiveHead(head)
+    }
 
     func receivedBody(_ bytes: UnsafeRawBufferPointer) -> BodyDisposition {
+        if let refusal { return .abort(refusal) }
         var rest = bytes
         while !rest.isEmpty {
             let n = min(rest.count, buffer.count - filled)
@@ -80,6 +90,10 @@ final class FileSink: TransferSink, @unchecked Sendable {
     /// Hashes and writes the gathered bytes.
     private func flush() -> HTTPClientError? {
         guard filled > 0 else { return nil }
+        if let error = observer?.downloadShouldWrite(upTo: written + Int64(filled)) {
+            filled = 0
+            return error
+        }
         let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<filled])
         hasher?.update(chunk)
         var offset = 0
@@ -102,6 +116,10 @@ final class FileSink: TransferSink, @unchecked Sendable {
         continuation = nil
         switch result {
         case .success(let summary):
+            if let refusal {
+                c?.resume(throwing: refusal)
+                return
+            }
             if summary.head.isSuccess, let error = flush() {
                 c?.resume(throwing: error)
                 return

@@ -37,4 +37,15 @@ public protocol DownloadObserver: AnyObject, Sendable {
     func downloadDidReceiveHead(_ head: HTTPResponseHead)
     /// The first `total` bytes of the body are now written to the file.
     func downloadDidWrite(total: Int64)
+    /// Asked before the final response's body is taken: an error refuses the response (the
+    /// transfer is aborted with it, nothing of the body is written).
+    func downloadShouldAccept(_ head: HTTPResponseHead) -> HTTPClientError?
+    /// Asked before bytes are written that would make the body `total` bytes long: an error
+    /// aborts the transfer before they are written (a body longer than its declared size).
+    func downloadShouldWrite(upTo total: Int64) -> HTTPClientError?
+}
+
+extension DownloadObserver {
+    public func downloadShouldAccept(_ head: HTTPResponseHead) -> HTTPClientError? { nil }
+    public func downloadShouldWrite(upTo total: Int64) -> HTTPClientError? { nil }
 }

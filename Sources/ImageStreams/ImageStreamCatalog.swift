@@ -228,8 +228,31 @@ public final class BlobRepositoryCache: Sendable {
 
     public init(ttl: Duration) { self.ttl = ttl }
 
+    /// Bounds: digests, and repositories per digest (expired ones go first when full).
+    static let digestCapacity = 1 << 16
+    static let repositoriesPerDigest = 64
+
     public func remember(_ digest: Digest, in repository: String) {
-        entries.withLock { $0[digest, default: [:]][repository] = .now + ttl }
+        let now = ContinuousClock.now
+        entries.withLock { entries in
+            if entries[digest] == nil, entries.count >= Self.digestCapacity {
+                entries = entries.compactMapValues { repositories in
+                    let live = repositories.filter { $0.value > now }
+                    return live.isEmpty ? nil : live
+                }
+                if entries.count >= Self.digestCapacity { entries.removeAll(keepingCapacity: true) }
+            }
+            var repositories = entries[digest] ?? [:]
+            if repositories[repository] == nil, repositories.count >= Self.repositoriesPerDigest {
+                repositories = repositories.filter { $0.value > now }
+                if repositories.count >= Self.repositoriesPerDigest,
+                   let oldest = repositories.min(by: { $0.value < $1.value })?.key {
+                    repositories[oldest] = nil
+                }
+            }
+            repositories[repository] = now + ttl
+            entries[digest] = repositories
+        }
     }
 
     /// Repositories (`registry/repository`) still known to hold `digest`.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import HTTPClient
 import OCI
 import Storage
@@ -33,6 +34,11 @@ public final class BlobFill: DownloadObserver, Sendable {
         /// The bytes matched the digest; committing (fsync, rename) may still be under way.
         var verified = false
         var waiters: [Waiter] = []
+        /// Why the fill refused what the upstream sent (a lying size or range, a body past its
+        /// size, no staging room): final, never retried.
+        var refusal: RegistryError?
+        /// Staging bytes this fill holds in `budget`.
+        var reserved: Int64 = 0
     }
 
     public let digest: Digest
@@ -42,11 +48,16 @@ public final class BlobFill: DownloadObserver, Sendable {
     let writeDescriptor: Int32
     private let readDescriptor: Int32
     private let state = Mutex(State())
+    /// Staging space shared by every fill; nil: unbounded (tests).
+    private let budget: StagingBudget?
+    /// Seconds a client is told to wait when staging is full.
+    static let retryAfterSeconds = 10
 
-    init(digest: Digest, route: MirrorRoute?, staging: StagingFile) throws {
+    init(digest: Digest, route: MirrorRoute?, staging: StagingFile, budget: StagingBudget? = nil) throws {
         self.digest = digest
         self.route = route
         self.staging = staging
+        self.budget = budget
         writeDescriptor = open(staging.fullPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard writeDescriptor >= 0 else {
             throw StorageError(.io, "cannot create staging file \(staging.fullPath): \(String(cString: strerror(errno)))")
@@ -147,19 +158,107 @@ public final class BlobFill: DownloadObserver, Sendable {
         state.withLock { $0.base = offset }
     }
 
+    /// Checks a response before its body is written: a 200 answers only a request from the start
+    /// (a resume answered with the whole blob cannot be shown to match the bytes readers already
+    /// have); a 206 must start where the fill asked, run to the end, and agree with its own
+    /// `Content-Length`; a declared size never changes between attempts and must fit in staging.
+    public func downloadShouldAccept(_ head: HTTPResponseHead) -> HTTPClientError? {
+        let upstream = route?.registry ?? "the origin"
+        let refusal = state.withLock { state -> RegistryError? in
+            if let refusal = state.refusal { return refusal }
+            let offset = state.base
+            let declared: Int64?
+            switch head.status {
+            case 200:
+                guard offset == 0 else {
+                    return Self.refused(state: &state, "upstream \(upstream) answered the resume of \(digest) from byte \(offset) with the whole blob (200)")
+                }
+                declared = head.contentLength
+            case 206:
+                guard let range = head.headers["Content-Range"].flatMap(Self.parseContentRange) else {
+                    return Self.refused(state: &state, "upstream \(upstream) answered the resume of \(digest) with 206 and no usable Content-Range")
+                }
+                guard range.start == offset, range.end == range.total - 1,
+                      head.contentLength.map({ $0 == range.end - range.start + 1 }) ?? true else {
+                    return Self.refused(state: &state, "upstream \(upstream) answered the resume of \(digest) from byte \(offset) with Content-Range \(head.headers["Content-Range"] ?? "")")
+                }
+                declared = range.total
+            default:
+                return Self.refused(state: &state, "upstream \(upstream) answered the blob \(digest) with \(head.status)")
+            }
+            guard let declared else { return nil }
+            if let known = state.total, known != declared {
+                return Self.refused(state: &state, "upstream \(upstream) declared \(declared) bytes for \(digest), \(known) before")
+            }
+            if declared > state.reserved {
+                if let budget, !budget.reserve(declared - state.reserved) {
+                    return Self.stagingFull(state: &state, digest: digest, budget: budget)
+                }
+                state.reserved = declared
+            }
+            return nil
+        }
+        return refusal.map { HTTPClientError(.transfer, $0.message) }
+    }
+
+    /// Stops a body at the size its head declared; a body with no declared size takes staging
+    /// room as it arrives, and stops when there is none.
+    public func downloadShouldWrite(upTo total: Int64) -> HTTPClientError? {
+        let upstream = route?.registry ?? "the origin"
+        let refusal = state.withLock { state -> RegistryError? in
+            if let refusal = state.refusal { return refusal }
+            let (end, overflow) = state.base.addingReportingOverflow(total)
+            if let declared = state.total {
+                guard !overflow, end <= declared else {
+                    return Self.refused(state: &state, "upstream \(upstream) sent more than the \(declared) bytes it declared for \(digest)")
+                }
+                return nil
+            }
+            guard !overflow else { return Self.refused(state: &state, "upstream \(upstream) sent too much for \(digest)") }
+            if end > state.reserved {
+                if let budget, !budget.reserve(end - state.reserved) {
+                    return Self.stagingFull(state: &state, digest: digest, budget: budget)
+                }
+                state.reserved = end
+            }
+            return nil
+        }
+        return refusal.map { HTTPClientError(.transfer, $0.message) }
+    }
+
+    /// What the fill refused, if it refused something (checked before any retry: never retried).
+    var refusal: RegistryError? { state.withLock { $0.refusal } }
+
+    /// The size the upstream declared, if it did.
+    var declaredSize: Int64? { state.withLock { $0.total } }
+
+    private static func refused(state: inout State, _ message: String) -> RegistryError {
+        let error = RegistryError(.unavailable, message, status: 502)
+        state.refusal = error
+        return error
+    }
+
+    private static func stagingFull(state: inout State, digest: Digest, budget: StagingBudget) -> RegistryError {
+        let error = Self.stagingFullError(digest, budget: budget)
+        state.refusal = error
+        return error
+    }
+
+    /// 503 `UNAVAILABLE` with `Retry-After`: engines (Docker, containerd) retry it; they give up
+    /// on `TOOMANYREQUESTS`.
+    static func stagingFullError(_ digest: Digest, budget: StagingBudget) -> RegistryError {
+        RegistryError(.unavailable, "staging space is full (mirror.maxstagingbytes \(budget.limit)): cannot fetch \(digest) now; try again",
+                      headers: [("Retry-After", String(retryAfterSeconds))], status: 503)
+    }
+
     public func downloadDidReceiveHead(_ head: HTTPResponseHead) {
+        // `downloadShouldAccept` vetted the head: a 200 comes only at offset 0.
         guard head.isSuccess else { return }
         let wake = state.withLock { state -> [Waiter] in
             if head.status == 200 {
-                // A whole body (also when a resume's Range was ignored): rewrite from the start;
-                // the bytes are the same, so readers past them are unaffected.
-                if state.base != 0 {
-                    lseek(writeDescriptor, 0, SEEK_SET)
-                    state.base = 0
-                }
                 if let length = head.contentLength { state.total = length }
-            } else if head.status == 206, let total = Self.totalFromContentRange(head) {
-                state.total = total
+            } else if head.status == 206, let range = head.headers["Content-Range"].flatMap(Self.parseContentRange) {
+                state.total = range.total
             }
             return takeWaiters(&state)
         }
@@ -190,16 +289,19 @@ public final class BlobFill: DownloadObserver, Sendable {
     }
 
     func finish(_ outcome: Outcome) {
-        let wake = state.withLock { state -> [Waiter] in
+        let (wake, reserved) = state.withLock { state -> ([Waiter], Int64) in
             state.outcome = outcome
             if case .committed = outcome {
-                // A body without Content-Length: its size is what arrived.
+                // A body without Content-Length: its size is what arrived (the fill checked that
+                // a declared size was met before committing).
                 state.total = state.total ?? state.written
-                state.written = state.total!
             }
+            let reserved = state.reserved
+            state.reserved = 0
             defer { state.waiters = [] }
-            return state.waiters
+            return (state.waiters, reserved)
         }
+        budget?.release(reserved)
         for waiter in wake { waiter.continuation.resume() }
     }
 
@@ -214,8 +316,19 @@ public final class BlobFill: DownloadObserver, Sendable {
         return ready
     }
 
-    static func totalFromContentRange(_ head: HTTPResponseHead) -> Int64? {
-        guard let value = head.headers["Content-Range"], let slash = value.lastIndex(of: "/") else { return nil }
-        return Int64(value[value.index(after: slash)...]).flatMap { $0 >= 0 ? $0 : nil }
+    /// `bytes <start>-<end>/<total>` with `start <= end < total`, or nil (also for `*` totals
+    /// and numbers that do not fit).
+    static func parseContentRange(_ value: String) -> (start: Int64, end: Int64, total: Int64)? {
+        let text = value.trimmingCharacters(in: .whitespaces)
+        guard text.lowercased().hasPrefix("bytes ") else { return nil }
+        let spec = text.dropFirst(6)
+        guard let dash = spec.firstIndex(of: "-"), let slash = spec.firstIndex(of: "/"), dash < slash else { return nil }
+        func number(_ s: Substring) -> Int64? {
+            guard !s.isEmpty, s.allSatisfy(\.isASCII), s.allSatisfy(\.isNumber) else { return nil }
+            return Int64(s)
+        }
+        guard let start = number(spec[..<dash]), let end = number(spec[spec.index(after: dash)..<slash]),
+              let total = number(spec[spec.index(after: slash)...]), start <= end, end < total else { return nil }
+        return (start, end, total)
     }
 }

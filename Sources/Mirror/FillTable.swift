@@ -7,14 +7,29 @@ import Synchronization
 final class FillTable: Sendable {
     private let fills = Mutex<[Digest: BlobFill]>([:])
     private let store: ContentStore
+    /// Staging space of every fill; a new fill is refused while it is used up.
+    let budget: StagingBudget?
+    /// Fills under way or waiting for a slot: each holds two descriptors and a staging file.
+    let capacity: Int
 
-    init(store: ContentStore) {
+    init(store: ContentStore, budget: StagingBudget? = nil, capacity: Int = .max) {
         self.store = store
+        self.budget = budget
+        self.capacity = capacity
     }
 
     /// The fill running for `digest`, or a new one (`isNew`), whose fetch the caller starts.
+    /// - Throws: 503 `UNAVAILABLE` with `Retry-After` when staging is full or `capacity` fills
+    ///   are under way.
     func startOrJoin(_ digest: Digest, route: MirrorRoute?) throws(RegistryError) -> (fill: BlobFill, isNew: Bool) {
         if let running = self[digest] { return (running, false) }
+        if let budget, budget.bytesInUse >= budget.limit {
+            throw BlobFill.stagingFullError(digest, budget: budget)
+        }
+        if fills.withLock({ $0.count }) >= capacity {
+            throw RegistryError(.unavailable, "\(capacity) blob fetches are under way or waiting: cannot fetch \(digest) now; try again",
+                                headers: [("Retry-After", String(BlobFill.retryAfterSeconds))], status: 503)
+        }
         let staging: StagingFile
         do {
             staging = try store.makeStagingFile(for: digest)
@@ -25,7 +40,7 @@ final class FillTable: Sendable {
         let result = fills.withLock { fills -> (BlobFill, Bool)? in
             if let running = fills[digest] { return (running, false) }
             do {
-                let fill = try BlobFill(digest: digest, route: route, staging: staging)
+                let fill = try BlobFill(digest: digest, route: route, staging: staging, budget: budget)
                 fills[digest] = fill
                 return (fill, true)
             } catch {

@@ -39,6 +39,17 @@ public struct MirrorConfiguration: Sendable {
     public var keepCopies = true
     /// Attempts to resume a fill whose connection dropped.
     public var resumeAttempts = 4
+    /// Fills from one upstream registry running at once (within `maxConcurrentFills`), so a slow
+    /// upstream cannot take every slot.
+    public var maxFillsPerRegistry = 8
+    /// Bytes all fills may hold in staging at once; a new fill beyond it is answered 503.
+    public var maxStagingBytes: Int64 = 32 << 30
+    /// The longest one fill may take, its resumes included.
+    public var fillTimeout: Duration = .seconds(3600)
+    /// A fill whose rate stays under `fillMinRate` bytes per second for `fillMinRateWindow` fails
+    /// (and is resumed, within `resumeAttempts` and `fillTimeout`).
+    public var fillMinRate = 1024
+    public var fillMinRateWindow: Duration = .seconds(30)
     /// `policy.registries`: which registries and repositories may be pulled from, and which are insecure.
     public var policy = RegistryPolicy()
 

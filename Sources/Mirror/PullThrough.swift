@@ -1,4 +1,5 @@
 import Foundation
+import HTTPClient
 import ImageStreams
 import Logging
 import OCI
@@ -25,11 +26,14 @@ public final class PullThrough: Sendable {
     private let background: BackgroundTasks
     private let fills: FillTable
     private let fillSlots: AsyncSlots
+    /// Per upstream registry, taken before a slot of `fillSlots`: a slow upstream's fills wait
+    /// among themselves and leave the other slots to other upstreams.
+    private let registrySlots: KeyedSlots<String>
     private let confirmed = BoundedCache<ScopeKey, ContinuousClock.Instant>(capacity: 1 << 18)
     private let tagsChecked = BoundedCache<TagKey, ContinuousClock.Instant>(capacity: 1 << 16)
     private let manifestFlights = SingleFlight<ManifestKey, StoredManifest>()
     /// Upstream tag lists, kept for `tagttl` (a client paging through them asks once).
-    private let upstreamTags = BoundedCache<MirrorRoute, UpstreamTagList>(capacity: 1 << 20)
+    private let upstreamTags = BoundedCache<MirrorRoute, UpstreamTagList>(capacity: 32 << 20)
     private let tagFlights = SingleFlight<MirrorRoute, [String]>()
 
     /// OpenShift ImageStreams: a repository `<namespace>/<name>` with a stream is served from it only.
@@ -37,7 +41,7 @@ public final class PullThrough: Sendable {
     /// Which upstream repositories were found to hold a digest (`blobrepositorycachettl`).
     let blobRepositories: BlobRepositoryCache
     /// Children, config and layers of ImageStream images, by manifest digest.
-    let imageContents = BoundedCache<Digest, ImageContents>(capacity: 16 << 20)
+    let imageContents = BoundedCache<Digest, ImageContents>(capacity: 16 << 20)  // bytes (see `cost`)
 
     /// - Parameters:
     ///   - metrics: defaults to the process's metrics backend (a no-op until one is bootstrapped).
@@ -59,7 +63,10 @@ public final class PullThrough: Sendable {
         self.clients = try UpstreamClients(configuration: configuration, policy: router.policy)
         self.logger = logger
         self.fillSlots = AsyncSlots(configuration.maxConcurrentFills)
-        self.fills = FillTable(store: store)
+        self.registrySlots = KeyedSlots(configuration.maxFillsPerRegistry)
+        // Waiting fills hold descriptors and staging files too: a few per slot, then 503.
+        self.fills = FillTable(store: store, budget: StagingBudget(limit: configuration.maxStagingBytes),
+                               capacity: configuration.maxConcurrentFills * 8)
     }
 
     public func route(_ name: RepositoryName, namespace: String?) throws(RegistryError) -> MirrorRoute? {
@@ -159,6 +166,8 @@ public final class PullThrough: Sendable {
 
     private func run(_ fill: BlobFill, route: MirrorRoute) async {
         metrics.fillStarted()
+        await registrySlots.acquire(route.registry)
+        defer { registrySlots.release(route.registry) }
         await fillSlots.acquire()
         defer { fillSlots.release() }
         let started = ContinuousClock.now
@@ -173,18 +182,25 @@ public final class PullThrough: Sendable {
     }
 
     /// Fetches, resuming with `Range` after a dropped connection, verifies, and commits.
+    /// Every attempt counts, whether it made progress or not; all of them together end by
+    /// `fillTimeout`, and each fails when its rate stays under `fillMinRate` for the window.
     private func fetch(_ fill: BlobFill, route: MirrorRoute) async -> BlobFill.Outcome {
         let client = clients.client(for: route)
         var attempt = 0
         var verified = false
         let started = ContinuousClock.now
+        let deadline = started + configuration.fillTimeout
         while true {
+            let remaining = deadline - .now
+            guard remaining > .zero else { return await timedOut(fill, route: route) }
             let offset = fill.bytesWritten
             fill.prepareAttempt(from: offset)
+            let timeouts = HTTPTimeouts(connect: min(.seconds(10), remaining), lowSpeedLimit: configuration.fillMinRate,
+                                        lowSpeedTime: configuration.fillMinRateWindow, total: remaining)
             do {
                 let result = try await metrics.upstream(route.registry, .blob) { () async throws(UpstreamError) in
                     try await client.blob(route.upstreamRepository, fill.digest, range: offset > 0 ? (offset, nil) : nil,
-                                          to: fill.writeDescriptor, observer: fill)
+                                          to: fill.writeDescriptor, observer: fill, timeouts: timeouts)
                 }
                 // The client verifies every whole (200) body; a resumed (206) one is checked below.
                 verified = result.status == 200
@@ -197,6 +213,16 @@ public final class PullThrough: Sendable {
                     await discard(fill)
                     return .failed(RegistryError(.unavailable, "the registry is shutting down; try again", status: 503))
                 }
+                if let refusal = fill.refusal {
+                    // What the upstream sent was refused (a lying size or range, too many bytes,
+                    // no staging room): asking again would get the same.
+                    logger.warning("blob fill refused the upstream's answer", metadata: [
+                        "oci.digest": "\(fill.digest)", "upstream": "\(route)", "error": "\(refusal.message)",
+                    ])
+                    await discard(fill)
+                    return .failed(refusal)
+                }
+                if ContinuousClock.now >= deadline { return await timedOut(fill, route: route) }
                 attempt += 1
                 guard error.isTransient, attempt < configuration.resumeAttempts else {
                     logger.warning("blob fill failed", metadata: ["oci.digest": "\(fill.digest)", "upstream": "\(route)", "error": "\(error)"])
@@ -206,8 +232,14 @@ public final class PullThrough: Sendable {
                 logger.info("blob fill interrupted; resuming", metadata: [
                     "oci.digest": "\(fill.digest)", "upstream": "\(route)", "offset": "\(fill.bytesWritten)", "error": "\(error)",
                 ])
-                try? await Task.sleep(for: .milliseconds(250 << min(attempt, 4)))
+                try? await Task.sleep(for: min(.milliseconds(250 << min(attempt, 4)), max(.zero, deadline - .now)))
             }
+        }
+        if let declared = fill.declaredSize, fill.bytesWritten != declared {
+            logger.warning("blob fill ended short", metadata: ["oci.digest": "\(fill.digest)", "bytes": "\(fill.bytesWritten)", "declared": "\(declared)"])
+            await discard(fill)
+            return .failed(RegistryError(.unavailable, "upstream \(route.registry) sent \(fill.bytesWritten) of the \(declared) bytes it declared for \(fill.digest)",
+                                         status: 502))
         }
         let size = fill.bytesWritten
         do {
@@ -239,7 +271,14 @@ public final class PullThrough: Sendable {
         }
     }
 
-    private func discard(_ fill: BlobFill) async {
+    private func timedOut(_ fill: BlobFill, route: MirrorRoute) async -> BlobFill.Outcome {
+        logger.warning("blob fill timed out", metadata: ["oci.digest": "\(fill.digest)", "upstream": "\(route)", "bytes": "\(fill.bytesWritten)"])
+        await discard(fill)
+        return .failed(RegistryError(.unavailable, "upstream \(route.registry) did not deliver \(fill.digest) within mirror.fill.timeout (\(configuration.fillTimeout))",
+                                     status: 504))
+    }
+
+        private func discard(_ fill: BlobFill) async {
         try? await store.driver.delete(fill.staging.path)
     }
 
@@ -314,7 +353,8 @@ public final class PullThrough: Sendable {
                     try await clients.client(for: route).tags(route.upstreamRepository)
                 }
             }
-            upstreamTags.insert(UpstreamTagList(fetched: .now, tags: tags), for: route, cost: tags.count + 1)
+            // Cost in bytes: tag lists vary from one tag to thousands.
+            upstreamTags.insert(UpstreamTagList(fetched: .now, tags: tags), for: route, cost: tags.reduce(64) { $0 + $1.utf8.count + 32 })
             return tags
         } catch {
             let upstream = error as? UpstreamError ?? UpstreamError(.other, "\(error)", registry: route.registry)

@@ -31,6 +31,8 @@ final class UpstreamClients: Sendable {
         var listed: Bool
     }
 
+    static let capacity = 1024
+
     init(configuration: MirrorConfiguration, policy: LivePolicy) throws {
         self.configuration = configuration
         self.policy = policy
@@ -62,6 +64,9 @@ final class UpstreamClients: Sendable {
         let key = ClientKey(registry: registry, credentials: credentials, insecure: insecure, listed: isListed)
         return clients.withLock { clients in
             if let client = clients[key] { return client }
+            // `?ns=` reaches any allowed registry: the table is bounded, and a client dropped from it
+            // keeps serving the requests that hold it (the next request makes a new one).
+            if clients.count >= Self.capacity { clients.removeAll(keepingCapacity: true) }
             var settings = RegistryClientConfiguration(registry: registry)
             settings.insecure = insecure || configuration.isInsecure(registry)
             settings.addressRule = AddressRule(exemptHosts: listedHosts.union(isListed ? Self.connectionHosts(registry) : []))

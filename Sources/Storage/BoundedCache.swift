@@ -38,9 +38,14 @@ public final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Send
                 state.head += 1
                 if let removed = state.entries.removeValue(forKey: victim) { state.totalCost -= removed.cost }
             }
-            // Compact the order list once its dead prefix dominates.
+            // Compact the order list once its dead prefix dominates, or once removed and
+            // re-inserted keys left it much longer than the entries (it must stay bounded too).
             if state.head > 1024 && state.head * 2 > state.order.count {
                 state.order.removeFirst(state.head)
+                state.head = 0
+            } else if state.order.count - state.head > 2 * state.entries.count + 1024 {
+                var seen = Set<Key>()
+                state.order = state.order[state.head...].reversed().filter { state.entries[$0] != nil && seen.insert($0).inserted }.reversed()
                 state.head = 0
             }
         }

@@ -253,7 +253,7 @@ public actor RegistryClient {
         }
         tokenRequests += 1
         let response: HTTPResponse
-        do { response = try await http.execute(request, maxBodySize: 1024 * 1024) } catch {
+        do { response = try await http.execute(request, maxBodySize: Self.maximumTokenResponseSize) } catch {
             throw transportError(error, url: realm, what: "token server")
         }
         guard response.status == 200 else {
@@ -348,6 +348,12 @@ public actor RegistryClient {
 
     private static func pullScope(_ repository: RepositoryName) -> String { "repository:\(repository):pull" }
 
+    /// Bounds on what is read into memory from an upstream: a token response, one tag list page,
+    /// and all the pages of one tag list together. Past them the request fails (502 to a client).
+    public static let maximumTokenResponseSize = 64 * 1024
+    public static let maximumTagPageSize = 4 * 1024 * 1024
+    public static let maximumTagListSize = 8 * 1024 * 1024
+
     /// GET a manifest (by tag or digest) with an Accept of every supported type; the body's digest
     /// is computed and checked against the requested digest and `Docker-Content-Digest`.
     public func manifest(_ repository: RepositoryName, _ reference: ManifestReference) async throws(UpstreamError) -> ManifestResult {
@@ -394,8 +400,10 @@ public actor RegistryClient {
     /// Hub's hold 100 each) up to `maximumPages`.
     /// - Throws: `notFound` when the repository does not exist upstream; `invalidResponse` when
     ///   the pages do not end within `maximumPages` or lead back to one already read.
-    public func tags(_ repository: RepositoryName, maximumPages: Int = 100) async throws(UpstreamError) -> [String] {
+    public func tags(_ repository: RepositoryName, maximumPages: Int = 100,
+                     maximumBytes: Int = RegistryClient.maximumTagListSize) async throws(UpstreamError) -> [String] {
         var tags: [String] = []
+        var bytes = 0
         var path = "/v2/\(repository)/tags/list"
         var seen: Set<String> = []
         for _ in 0..<maximumPages {
@@ -404,9 +412,13 @@ public actor RegistryClient {
             let (head, body) = try await send(scope: Self.pullScope(repository), what: "tags of \(repository)", build: { endpoint in
                 HTTPRequest(.get, url: endpoint.baseURL + current)
             }, run: { r throws(HTTPClientError) in
-                let response = try await http.execute(r, maxBodySize: 4 * 1024 * 1024)
+                let response = try await http.execute(r, maxBodySize: Self.maximumTagPageSize)
                 return (response.head, response.body, response.body)
             })
+            bytes += body.count
+            guard bytes <= maximumBytes else {
+                throw UpstreamError(.invalidResponse, "tags of \(repository): the list is over \(maximumBytes) bytes", registry: configuration.registry)
+            }
             struct Page: Decodable { var tags: [String]? }
             guard let page = try? JSONDecoder().decode(Page.self, from: Data(body)) else {
                 throw UpstreamError(.invalidResponse, "tags of \(repository): the answer is not a tag list", registry: configuration.registry)
@@ -486,8 +498,9 @@ public actor RegistryClient {
     /// 200, even for a ranged request the registry ignored: check `status`) is verified against
     /// `digest`; a mismatch throws `.digestMismatch` (the bytes are already in `fd`: the caller
     /// discards them). `observer` follows the bytes as they land (the mirror's live readers).
+    /// `timeouts` replace the client's own for this transfer (a mirror fill's deadline and minimum rate).
     public func blob(_ repository: RepositoryName, _ digest: Digest, range: (Int64, Int64?)? = nil, to fd: Int32,
-                     observer: (any DownloadObserver)? = nil) async throws(UpstreamError) -> BlobResult {
+                     observer: (any DownloadObserver)? = nil, timeouts: HTTPTimeouts? = nil) async throws(UpstreamError) -> BlobResult {
         let what = "blob \(digest) in \(repository)"
         let algorithm = DigestHasher(for: digest)?.algorithm ?? .sha256
         let (head, download) = try await send(scope: Self.pullScope(repository), what: what, build: { endpoint in
@@ -495,6 +508,8 @@ public actor RegistryClient {
             if let range { r.range = (range.0, range.1) }
             return r
         }, run: { r throws(HTTPClientError) in
+            var r = r
+            if let timeouts { r.timeouts = timeouts }
             let download = try await http.download(r, to: fd, hashing: algorithm, observer: observer)
             return (download.head, download.errorBody, download)
         })
@@ -583,7 +598,7 @@ public actor RegistryClient {
         case .refused:
             return UpstreamError(.refused, error.message, registry: registry, cause: error)
         case .bodyTooLarge:
-            return UpstreamError(.invalidResponse, "the answer from \(url) is too large: \(error.message)", registry: registry, cause: error)
+            return UpstreamError(.invalidResponse, "the \(what) at \(url) sent too large an answer: \(error.message)", registry: registry, cause: error)
         default:
             return UpstreamError(.unavailable, "\(what) transfer failed: \(error.message)", registry: registry, cause: error)
         }

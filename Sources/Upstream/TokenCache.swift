@@ -25,8 +25,10 @@ public struct TokenCache: Sendable {
     public static let refreshMargin: TimeInterval = 10
 
     private var entries: [Key: Entry] = [:]
+    /// The most tokens kept: one per registry and scope, and a client chooses the scopes.
+    public let capacity: Int
 
-    public init() {}
+    public init(capacity: Int = 4096) { self.capacity = max(1, capacity) }
 
     public var count: Int { entries.count }
 
@@ -42,6 +44,13 @@ public struct TokenCache: Sendable {
         let lifetime = expiresIn.flatMap { $0 > 0 ? TimeInterval($0) : nil } ?? Self.defaultLifetime
         let start = min(issuedAt ?? now, now)
         let margin = min(Self.refreshMargin, lifetime / 6)
+        if entries[key] == nil, entries.count >= capacity {
+            purge(now: now)
+            // Still full of live tokens: the one expiring first goes.
+            if entries.count >= capacity, let soonest = entries.min(by: { $0.value.expiresAt < $1.value.expiresAt })?.key {
+                entries[soonest] = nil
+            }
+        }
         entries[key] = Entry(token: token, expiresAt: start + lifetime - margin)
     }
 

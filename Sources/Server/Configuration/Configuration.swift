@@ -353,7 +353,8 @@ extension Configuration {
     }
 
     private mutating func readMirror(_ node: ConfigNode) throws {
-        try node.expectKeys(["default", "allowunlisted", "certsdirectory", "maxconcurrentfills", "tagttl", "resumeattempts", "upstreams", "cache"])
+        try node.expectKeys(["default", "allowunlisted", "certsdirectory", "maxconcurrentfills", "tagttl", "resumeattempts", "upstreams", "cache",
+                             "maxfillsperregistry", "maxstagingbytes", "fill"])
         if let cache = node.child("cache") {
             try cache.expectKeys(["maxsize", "ttl", "interval"])
             if let maxSize = try cache.byteSize("maxsize") {
@@ -380,6 +381,7 @@ extension Configuration {
         settings.maxConcurrentFills = try node.int("maxconcurrentfills", range: 1...10_000) ?? settings.maxConcurrentFills
         settings.tagTTL = try node.duration("tagttl") ?? settings.tagTTL
         settings.resumeAttempts = try node.int("resumeattempts", range: 1...100) ?? settings.resumeAttempts
+        try Self.readFillBounds(node, into: &settings)
         for entry in try node.list("upstreams") {
             try entry.expectKeys(["registry", "username", "password", "authfile", "insecure"])
             guard let registry = try entry.string("registry"), !registry.isEmpty, !registry.contains("/") else {
@@ -396,6 +398,38 @@ extension Configuration {
             settings.upstreams.append(upstream)
         }
         mirror = MirrorSettings(base: settings)
+    }
+
+    /// `mirror.maxfillsperregistry`, `mirror.maxstagingbytes` and `mirror.fill`: what one fill, and
+    /// one upstream, may take.
+    static func readFillBounds(_ node: ConfigNode, into settings: inout MirrorConfiguration) throws {
+        settings.maxFillsPerRegistry = try node.int("maxfillsperregistry", range: 1...10_000) ?? settings.maxFillsPerRegistry
+        if let bytes = try node.byteSize("maxstagingbytes") {
+            guard bytes >= 1 << 20 else {
+                throw ConfigurationError("mirror.maxstagingbytes: \(bytes) bytes is under 1 MiB; no blob could be fetched")
+            }
+            settings.maxStagingBytes = bytes
+        }
+        guard let fill = node.child("fill") else { return }
+        try fill.expectKeys(["timeout", "minrate", "minratewindow"])
+        if let timeout = try fill.duration("timeout") {
+            guard timeout >= .seconds(1), timeout <= .seconds(7 * 24 * 3600) else {
+                throw ConfigurationError("mirror.fill.timeout: \(timeout) is outside 1s...168h (a bare number is nanoseconds; write e.g. 30m)")
+            }
+            settings.fillTimeout = timeout
+        }
+        if let rate = try fill.byteSize("minrate") {
+            guard rate <= Int64(Int32.max) else {
+                throw ConfigurationError("mirror.fill.minrate: \(rate) bytes per second is too large")
+            }
+            settings.fillMinRate = Int(rate)
+        }
+        if let window = try fill.duration("minratewindow") {
+            guard window >= .seconds(1), window <= .seconds(3600) else {
+                throw ConfigurationError("mirror.fill.minratewindow: \(window) is outside 1s...1h")
+            }
+            settings.fillMinRateWindow = window
+        }
     }
 
     /// The mirror's configuration, or nil when neither `mirror` nor `proxy` is configured.
