@@ -76,7 +76,8 @@ public struct WharfServer: Service {
             ])
         }
         let tls: TLSSettings? = if let certificate = configuration.http.tlsCertificate, let key = configuration.http.tlsKey {
-            try TLSSettings(certificatePath: certificate, keyPath: key)
+            try TLSSettings(certificatePath: certificate, keyPath: key, clientCAPaths: configuration.http.tlsClientCAs,
+                            clientAuth: configuration.http.tlsClientAuth, minimumVersion: configuration.http.tlsMinimumVersion)
         } else {
             nil
         }
@@ -89,7 +90,8 @@ public struct WharfServer: Service {
         let handler = MetricsEndpoint(inner: registryHandler, exporter: metricsExporter)
         let server = HTTPServer(host: configuration.http.host, port: configuration.http.port, handler: handler,
                                 extraHeaders: configuration.http.headers, accessLog: !configuration.log.accessLogDisabled,
-                                tls: tls, limits: limits, metrics: serverMetrics, logger: logger)
+                                tls: tls, limits: limits, metrics: serverMetrics, timeouts: configuration.http.timeouts,
+                                maxConnections: configuration.http.maxConnections, logger: logger)
         logger.info("serving", metadata: ["storage": "\(configuration.storage.rootDirectory)"])
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in

@@ -6,6 +6,17 @@ enum Bcrypt {
     /// The versions libxcrypt verifies; `$2x$` (a buggy-implementation marker) is left out.
     static let prefixes = ["$2a$", "$2b$", "$2y$"]
 
+    /// The highest cost an htpasswd entry may have. Each step doubles the work: cost 14 takes
+    /// about a second of one core, so a higher one would let a few wrong passwords a second use
+    /// a whole machine. `htpasswd -B` writes 5 unless told otherwise; Go's default is 10.
+    static let maximumCost = 14
+
+    /// The cost factor of a well-formed hash.
+    static func cost(of hash: String) -> Int? {
+        guard isHash(hash) else { return nil }
+        return Int(String(decoding: Array(hash.utf8)[4..<6], as: UTF8.self))
+    }
+
     /// True when `hash` has bcrypt's shape: a version, a two-digit cost, then 22 characters of
     /// salt and 31 of hash in bcrypt's base64 alphabet.
     static func isHash(_ hash: String) -> Bool {

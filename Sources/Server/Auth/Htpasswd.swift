@@ -5,6 +5,8 @@ import Foundation
 struct Htpasswd: Sendable, Equatable {
     /// User name → bcrypt hash.
     let entries: [String: String]
+    /// A stored hash to check an unknown user's password against (the result is ignored).
+    let decoy: String?
 
     /// Parses the file's text. `source` names the file in errors. Blank lines and lines
     /// starting with `#` are skipped.
@@ -24,10 +26,17 @@ struct Htpasswd: Sendable, Equatable {
                 throw ConfigurationError("\(place) (user \"\(user)\"): not a bcrypt hash; only bcrypt entries are supported "
                     + "(make them with htpasswd -B)")
             }
+            if let cost = Bcrypt.cost(of: hash), cost > Bcrypt.maximumCost {
+                throw ConfigurationError("\(place) (user \"\(user)\"): bcrypt cost \(cost) is above the most Wharf verifies "
+                    + "(\(Bcrypt.maximumCost)); make the entry again with htpasswd -B -C \(Bcrypt.maximumCost) or less")
+            }
             guard entries[user] == nil else { throw ConfigurationError("\(place): user \"\(user)\" is listed twice") }
             entries[user] = hash
         }
         self.entries = entries
+        // The costliest entry: an unknown user is checked against it, so that a wrong name
+        // takes as long as a wrong password and the time says nothing about who exists.
+        self.decoy = entries.values.max { (Bcrypt.cost(of: $0) ?? 0, $0) < (Bcrypt.cost(of: $1) ?? 0, $1) }
     }
 
     /// Reads and parses the file at `path`.

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import NIOCore
 import NIOPosix
 import Synchronization
 
@@ -10,7 +11,10 @@ import Synchronization
 /// credentials, so a success is remembered for `cacheLifetime`. The cache is keyed by an
 /// HMAC (with a key made at start-up) of the user, the password and the stored hash: never
 /// the password itself, a wrong password never matches, and a changed hash voids the entry.
-/// bcrypt runs on NIO's blocking-I/O thread pool, never on an event loop or the cooperative pool.
+/// bcrypt runs on NIO's blocking-I/O thread pool, never on an event loop or the cooperative pool,
+/// and at most `maxConcurrentChecks` at once (the rest wait their turn): wrong passwords can
+/// cost the machine that much CPU and no more. An unknown user is checked against a stored
+/// hash of the highest cost too, so that a wrong name takes as long as a wrong password.
 ///
 /// The file is read again when it changes on disk (checked at most every `reloadInterval`),
 /// so users can be added or removed without a restart.
@@ -40,6 +44,9 @@ final class PasswordVerifier: Sendable {
     private let cacheKey = SymmetricKey(size: .bits256)
     private let check: Check
     private let logger: Logger
+    /// bcrypt runs at once: half the cores, so requests that need no password keep the rest.
+    let maxConcurrentChecks: Int
+    private let gate: AsyncGate
 
     /// Reads the file at `path`; a missing or malformed file is a start-up error.
     convenience init(path: String, cacheLifetime: Duration = .seconds(60), logger: Logger) throws(ConfigurationError) {
@@ -51,13 +58,16 @@ final class PasswordVerifier: Sendable {
     ///   - path: the file to reload on change; nil for a fixed set of users.
     ///   - check: the password check (bcrypt); tests count its calls.
     init(users: Htpasswd, path: String? = nil, cacheLifetime: Duration = .seconds(60), cacheCapacity: Int = 4096,
-         reloadInterval: Duration = .seconds(5), check: @escaping Check = Bcrypt.verify, logger: Logger) {
+         reloadInterval: Duration = .seconds(5), maxConcurrentChecks: Int = max(1, System.coreCount / 2),
+         check: @escaping Check = Bcrypt.verify, logger: Logger) {
         self.path = path
         self.cacheLifetime = cacheLifetime
         self.cacheCapacity = cacheCapacity
         self.reloadInterval = reloadInterval
         self.check = check
         self.logger = logger
+        self.maxConcurrentChecks = max(1, maxConcurrentChecks)
+        self.gate = AsyncGate(width: max(1, maxConcurrentChecks))
         let stamp = path.flatMap(Self.stamp(of:))
         state = Mutex(State(users: users, stamp: stamp, lastReloadCheck: .now))
     }
@@ -74,14 +84,20 @@ final class PasswordVerifier: Sendable {
         }
         let now = ContinuousClock.now
         let check = self.check
+        let gate = self.gate
         let step = state.withLock { state -> Step in
-            guard let hash = state.users.entries[user] else { return .unknownUser }
+            let known = state.users.entries[user]
+            guard let hash = known ?? state.users.decoy else { return .unknownUser }
             let key = cacheEntryKey(user: user, password: password, hash: hash)
-            if let expiry = state.verified[key], expiry > now { return .verified }
+            if known != nil, let expiry = state.verified[key], expiry > now { return .verified }
             if let running = state.running[key] { return .wait(running) }
             // Started under the lock, so `finished` (which takes it) always sees this entry.
             let task = Task {
-                let matches = (try? await NIOThreadPool.singleton.runIfActive { check(password, hash) }) ?? false
+                await gate.enter()
+                let result = (try? await NIOThreadPool.singleton.runIfActive { check(password, hash) }) ?? false
+                gate.leave()
+                // A decoy check never lets anyone in, whatever the password.
+                let matches = known != nil && result
                 self.finished(key, matches: matches)
                 return matches
             }
@@ -148,5 +164,45 @@ final class PasswordVerifier: Sendable {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
               let modified = attributes[.modificationDate] as? Date else { return nil }
         return FileStamp(modified: modified, size: (attributes[.size] as? Int) ?? 0)
+    }
+}
+
+/// At most `width` holders at once; the others wait, first come first served.
+final class AsyncGate: Sendable {
+    private struct State {
+        var free: Int
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state: Mutex<State>
+
+    init(width: Int) {
+        state = Mutex(State(free: width))
+    }
+
+    func enter() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                guard state.free > 0 else {
+                    state.waiters.append(continuation)
+                    return false
+                }
+                state.free -= 1
+                return true
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    /// Hands the place to the first waiter, if any.
+    func leave() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard !state.waiters.isEmpty else {
+                state.free += 1
+                return nil
+            }
+            return state.waiters.removeFirst()
+        }
+        next?.resume()
     }
 }

@@ -54,7 +54,17 @@ public struct Configuration: Sendable {
         public var headers: [(String, String)] = []
         public var tlsCertificate: String?
         public var tlsKey: String?
+        /// `http.tls.clientcas`: clients must present a certificate from one of these CAs.
+        public var tlsClientCAs: [String] = []
+        /// `http.tls.clientauth` (only with `clientcas`).
+        public var tlsClientAuth = TLSSettings.ClientAuth.requireAndVerify
+        /// `http.tls.minimumtls`.
+        public var tlsMinimumVersion = TLSSettings.MinimumVersion.tls12
         public var drainTimeout: Duration = .seconds(60)
+        /// `http.timeouts` (header, idle, body) and `http.minbodyrate`.
+        public var timeouts = ConnectionTimeouts()
+        /// `http.maxconnections`: 0 means no limit.
+        public var maxConnections = 10_000
     }
 
     public struct StorageSettings: Sendable {
@@ -198,7 +208,7 @@ extension Configuration {
 
     private mutating func readHTTP(_ node: ConfigNode) throws {
         try node.expectKeys(["addr", "net", "prefix", "host", "secret", "relativeurls", "draintimeout", "tls", "headers",
-                             "debug", "http2", "h2c"])
+                             "debug", "http2", "h2c", "timeouts", "minbodyrate", "maxconnections"])
         if let addr = try node.string("addr") {
             guard let colon = addr.lastIndex(of: ":"), let port = Int(addr[addr.index(after: colon)...]), (0...65535).contains(port) else {
                 throw ConfigurationError("http.addr: \"\(addr)\" is not host:port or :port")
@@ -228,7 +238,43 @@ extension Configuration {
             if (http.tlsCertificate == nil) != (http.tlsKey == nil) {
                 throw ConfigurationError("http.tls: certificate and key must be given together")
             }
+            http.tlsClientCAs = try tls.stringList("clientcas")?.filter { !$0.isEmpty } ?? []
+            if let clientAuth = try tls.string("clientauth") {
+                guard let mode = TLSSettings.ClientAuth(rawValue: clientAuth) else {
+                    throw ConfigurationError("http.tls.clientauth: \"\(clientAuth)\" is not supported; use "
+                        + TLSSettings.ClientAuth.allCases.map(\.rawValue).joined(separator: " or "))
+                }
+                guard !http.tlsClientCAs.isEmpty else {
+                    throw ConfigurationError("http.tls.clientauth: needs http.tls.clientcas (the CAs client certificates are verified against)")
+                }
+                http.tlsClientAuth = mode
+            }
+            if let minimum = try tls.string("minimumtls") {
+                guard let version = TLSSettings.MinimumVersion(rawValue: minimum.lowercased()) else {
+                    throw ConfigurationError("http.tls.minimumtls: \"\(minimum)\" is not supported; use tls1.2 or tls1.3 "
+                        + "(TLS 1.0 and 1.1 are never offered)")
+                }
+                http.tlsMinimumVersion = version
+            }
+            if http.tlsCertificate == nil && (!http.tlsClientCAs.isEmpty || tls.child("minimumtls") != nil) {
+                throw ConfigurationError("http.tls: clientcas and minimumtls need certificate and key")
+            }
         }
+        if let timeouts = node.child("timeouts") {
+            try timeouts.expectKeys(["header", "idle", "body"])
+            http.timeouts.header = try timeouts.duration("header") ?? http.timeouts.header
+            http.timeouts.idle = try timeouts.duration("idle") ?? http.timeouts.idle
+            http.timeouts.body = try timeouts.duration("body") ?? http.timeouts.body
+            for (key, value) in [("header", http.timeouts.header), ("idle", http.timeouts.idle), ("body", http.timeouts.body)]
+            where value < .zero || (value > .zero && value < .milliseconds(100)) {
+                throw ConfigurationError("http.timeouts.\(key): \(value) is too short; at least 100ms, or 0 to turn it off")
+            }
+        }
+        if let rate = try node.byteSize("minbodyrate") {
+            guard rate >= 0 else { throw ConfigurationError("http.minbodyrate: must not be negative") }
+            http.timeouts.minimumBodyRate = rate
+        }
+        http.maxConnections = try node.int("maxconnections", range: 0...1_000_000) ?? http.maxConnections
         if let headers = node.child("headers") {
             guard case .map(let entries) = headers.value else { throw ConfigurationError("http.headers: must be a mapping") }
             for entry in entries {

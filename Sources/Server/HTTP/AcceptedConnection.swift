@@ -10,11 +10,15 @@ import Synchronization
 final class AcceptedConnection: Sendable {
     let channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
     let flushes: ResponseFlushes
+    /// Nil for a connection over `http.maxconnections`, which is only answered 503.
+    let watchdog: ConnectionWatchdog?
     private let taken = Atomic(false)
 
-    init(channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, flushes: ResponseFlushes) {
+    init(channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, flushes: ResponseFlushes,
+         watchdog: ConnectionWatchdog?) {
         self.channel = channel
         self.flushes = flushes
+        self.watchdog = watchdog
     }
 
     /// The serving task takes the connection: it will close it with `executeThenClose`.

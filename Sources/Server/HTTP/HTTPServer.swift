@@ -33,9 +33,14 @@ public struct HTTPServer: Sendable {
     let limits: RequestLimits?
     /// Request counts, durations and cache results; nil when metrics are off.
     let metrics: ServerMetrics?
+    /// `http.timeouts` and `http.minbodyrate`: slow clients are cut off.
+    let timeouts: ConnectionTimeouts
+    /// `http.maxconnections`: connections beyond it get a 503 and are closed; 0 means no limit.
+    let maxConnections: Int
 
     public init(host: String, port: Int, handler: any HTTPHandler, extraHeaders: [(String, String)] = [], accessLog: Bool = true,
-                tls: TLSSettings? = nil, limits: RequestLimits? = nil, metrics: ServerMetrics? = nil, logger: Logger) {
+                tls: TLSSettings? = nil, limits: RequestLimits? = nil, metrics: ServerMetrics? = nil,
+                timeouts: ConnectionTimeouts = ConnectionTimeouts(), maxConnections: Int = 0, logger: Logger) {
         self.host = host
         self.port = port
         self.handler = handler
@@ -44,6 +49,8 @@ public struct HTTPServer: Sendable {
         self.tls = tls
         self.limits = limits?.isUnlimited == true ? nil : limits
         self.metrics = metrics
+        self.timeouts = timeouts
+        self.maxConnections = maxConnections
         self.logger = logger
     }
 
@@ -53,27 +60,42 @@ public struct HTTPServer: Sendable {
     /// Cancellation closes every connection at once.
     /// - Parameter onBound: called with the bound port (useful with port 0).
     public func run(onBound: @Sendable (Int) -> Void = { _ in }) async throws {
+        let connectionLimit = ConnectionLimit(maximum: maxConnections)
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
-            .bind(host: host, port: port) { [tls] channel in
+            .bind(host: host, port: port) { [tls, timeouts, logger] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Knows when each response has left the channel: for draining, the limiter's slots and the idle timeout.
+                    let flushes = ResponseFlushes()
+                    guard connectionLimit.reserve(for: channel) else {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.current))
+                        }
+                        try channel.pipeline.syncOperations.addHandler(ConnectionRefusal())
+                        return AcceptedConnection(channel: try NIOAsyncChannel(wrappingChannelSynchronously: channel),
+                                                  flushes: flushes, watchdog: nil)
+                    }
+                    let watchdog = ConnectionWatchdog(timeouts: timeouts, channel: channel, flushes: flushes)
+                    // First, so that a TLS handshake starts the header clock too.
+                    try channel.pipeline.syncOperations.addHandler(InboundBytesWatch(watchdog: watchdog))
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.current))
                     }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(FileRegionCloser())
-                    // Knows when each response has left the channel: for draining, and for the limiter's slots.
-                    let flushes = ResponseFlushes()
                     try channel.pipeline.syncOperations.addHandler(flushes)
-                    return AcceptedConnection(channel: try NIOAsyncChannel(wrappingChannelSynchronously: channel), flushes: flushes)
+                    watchdog.start(logger: logger)
+                    return AcceptedConnection(channel: try NIOAsyncChannel(wrappingChannelSynchronously: channel),
+                                              flushes: flushes, watchdog: watchdog)
                 }
             }
         onBound(server.channel.localAddress?.port ?? port)
         logger.info("listening", metadata: ["address": "\(host):\(server.channel.localAddress?.port ?? port)",
-                                            "tls": "\(tls != nil)"])
+                                            "tls": "\(tls != nil)", "http.maxconnections": "\(maxConnections)",
+                                            "http.timeouts.header": "\(timeouts.header)", "http.timeouts.idle": "\(timeouts.idle)"])
         let tracker = ConnectionTracker()
         do {
             try await withGracefulShutdownHandler {
@@ -81,7 +103,13 @@ public struct HTTPServer: Sendable {
                     try await server.executeThenClose { connections in
                         try await withThrowingDiscardingTaskGroup { group in
                             for try await accepted in connections {
-                                group.addTask { await serve(accepted.take(), flushes: accepted.flushes, tracker: tracker) }
+                                group.addTask {
+                                    if let watchdog = accepted.watchdog {
+                                        await serve(accepted.take(), flushes: accepted.flushes, watchdog: watchdog, tracker: tracker)
+                                    } else {
+                                        await refused(accepted.take())
+                                    }
+                                }
                             }
                         }
                     }
@@ -99,8 +127,15 @@ public struct HTTPServer: Sendable {
         }
     }
 
+    /// A connection over `http.maxconnections`: `ConnectionRefusal` answers it and closes it.
+    private func refused(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+        logger.debug("connection refused: http.maxconnections reached",
+                     metadata: ["client": "\(connection.channel.remoteAddress?.ipAddress ?? "-")"])
+        try? await connection.executeThenClose { _, _ in try await connection.channel.closeFuture.get() }
+    }
+
     private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, flushes: ResponseFlushes,
-                       tracker: ConnectionTracker) async {
+                       watchdog: ConnectionWatchdog, tracker: ConnectionTracker) async {
         let channel = connection.channel
         guard tracker.register(channel, flushes: flushes) else {
             // Accepted just as the drain began: closed unserved.
@@ -110,7 +145,7 @@ public struct HTTPServer: Sendable {
         defer { tracker.remove(channel) }
         do {
             try await connection.executeThenClose { inbound, outbound in
-                let body = RequestBody(iterator: inbound.makeAsyncIterator())
+                let body = RequestBody(iterator: inbound.makeAsyncIterator(), watchdog: watchdog)
                 let remoteAddress = connection.channel.remoteAddress?.ipAddress
                 while let head = try await body.nextHead() {
                     tracker.requestStarted(on: channel)
@@ -121,15 +156,17 @@ public struct HTTPServer: Sendable {
                     var response: HTTPResponse
                     // A slot is held until the body is sent (or the send fails), as in OpenShift's registry.
                     var holdsSlot = false
+                    let expectsContinue = head.headers["expect"].contains { $0.lowercased() == "100-continue" }
                     // Authentication first: a client without valid credentials never takes (or
-                    // waits for) a slot that an authenticated one needs.
-                    if limiter != nil, let refusal = await handler.admit(request) {
+                    // waits for) a slot that an authenticated one needs, and never gets a
+                    // `100 Continue` that invites a body it may not send.
+                    if limiter != nil || expectsContinue, let refusal = await handler.admit(request) {
                         response = refusal
                     } else if let limiter, let rejection = await limiter.acquire() {
                         response = RequestLimits.refusal(rejection, limits: limiter.limits, method: request.method)
                     } else {
                         holdsSlot = limiter != nil
-                        if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                        if expectsContinue {
                             // curl waits a second for this before sending a large body.
                             do {
                                 try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
@@ -193,6 +230,7 @@ public struct HTTPServer: Sendable {
         if let cache = response.cacheResult { metadata["cache.result"] = "\(cache.rawValue)" }
         if let upstream = response.upstream { metadata["upstream"] = "\(upstream)" }
         if let namespace = request.queryValue("ns") { metadata["oci.namespace"] = "\(namespace)" }
+        if let agent = request.headers.first(name: "user-agent") { metadata["http.useragent"] = "\(agent)" }
         if !completed { metadata["aborted"] = "true" }
         logger.info("request", metadata: metadata)
     }

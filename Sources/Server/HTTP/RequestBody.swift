@@ -11,14 +11,18 @@ public final class RequestBody {
     /// Bytes read so far.
     public private(set) var bytesRead: Int64 = 0
 
-    init(iterator: NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator) {
+    /// Times the waits for body bytes (`http.minbodyrate`).
+    private let watchdog: ConnectionWatchdog?
+
+    init(iterator: NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator, watchdog: ConnectionWatchdog? = nil) {
         self.iterator = iterator
+        self.watchdog = watchdog
     }
 
     /// The next chunk of the body, or nil at its end.
     public func next() async throws -> ByteBuffer? {
         guard !isFinished else { return nil }
-        while let part = try await iterator.next() {
+        while let part = try await nextPart() {
             switch part {
             case .body(let buffer):
                 bytesRead += Int64(buffer.readableBytes)
@@ -31,6 +35,18 @@ public final class RequestBody {
             }
         }
         throw HTTPServerError.connectionClosed
+    }
+
+    /// The next part of the body, its wait timed by the watchdog.
+    private func nextPart() async throws -> HTTPServerRequestPart? {
+        watchdog?.bodyWaitBegan()
+        let part = try await iterator.next()
+        if case .body(let buffer) = part {
+            watchdog?.bodyWaitEnded(bytes: buffer.readableBytes)
+        } else {
+            watchdog?.bodyWaitEnded(bytes: 0)
+        }
+        return part
     }
 
     /// Collects the whole body, failing once it exceeds `limit` bytes.
@@ -56,8 +72,10 @@ public final class RequestBody {
 
     /// Moves to the next request's head.
     func nextHead() async throws -> HTTPRequestHead? {
+        watchdog?.awaitingHead()
         while let part = try await iterator.next() {
             if case .head(let head) = part {
+                watchdog?.headReceived()
                 isFinished = false
                 bytesRead = 0
                 return head

@@ -38,6 +38,11 @@ final class ResponseFlushes: ChannelDuplexHandler, RemovableChannelHandler, Send
         state.withLock { $0.unwritten += 1 }
     }
 
+    /// True while a counted response is still going out.
+    var hasUnwritten: Bool {
+        state.withLock { $0.unwritten > 0 && !$0.closed }
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         guard case .end = unwrapOutboundIn(data) else {
             context.write(data, promise: promise)

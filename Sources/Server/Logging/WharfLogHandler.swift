@@ -8,6 +8,9 @@ import Synchronization
 /// Writes log records to standard error as `text`, `json` or `logfmt` lines (`log.formatter`).
 ///
 /// Each record is one `write(2)` of one line, so lines from concurrent requests never interleave.
+/// Values often come from a request (a path, a user agent, `?ns=`), so in `text` and `logfmt`
+/// every value that is not plain printable ASCII is quoted with control characters escaped:
+/// a client cannot end the line early or add a `key=value` of its own.
 public struct WharfLogHandler: LogHandler {
     public enum Format: String, Sendable {
         case text, json, logfmt
@@ -43,14 +46,14 @@ public struct WharfLogHandler: LogHandler {
         switch format {
         case .text:
             text = "\(time) \(level) \(label):"
-            for (key, value) in pairs { text += " \(key)=\(value)" }
-            text += " [\(source)] \(message)"
+            for (key, value) in pairs { text += " \(key)=\(Self.logfmtValue(value))" }
+            text += " [\(source)] \(Self.escapeControls(message.description))"
         case .json:
-            text = #"{"time":"\#(time)","level":"\#(level)","msg":\#(JSONText.string(message.description)),"source":"\#(source)""#
-            for (key, value) in pairs { text += ",\(JSONText.string(key)):\(JSONText.string(value))" }
+            text = #"{"time":"\#(time)","level":"\#(level)","msg":\#(Self.jsonString(message.description)),"source":"\#(source)""#
+            for (key, value) in pairs { text += ",\(JSONText.string(key)):\(Self.jsonString(value))" }
             text += "}"
         case .logfmt:
-            text = "time=\(time) level=\(level) msg=\(Self.logfmtValue(message.description)) source=\(source)"
+            text = "time=\(time) level=\(level) msg=\(Self.logfmtValue(message.description)) source=\(Self.logfmtValue(source))"
             for (key, value) in pairs { text += " \(key)=\(Self.logfmtValue(value))" }
         }
         text += "\n"
@@ -66,10 +69,37 @@ public struct WharfLogHandler: LogHandler {
         }
     }
 
-    /// A value bare when it can be, else quoted with `"` and `\` escaped.
+    /// A value bare when it is plain printable ASCII without `"`, `=` or `\`, else quoted with
+    /// `"` and `\` escaped and every control or line-breaking character as `\n` or `\uXXXX`.
     static func logfmtValue(_ value: String) -> String {
-        let plain = !value.isEmpty && value.unicodeScalars.allSatisfy { $0.value > 0x20 && $0 != "\"" && $0 != "=" && $0 != "\\" }
-        return plain ? value : "\"" + JSONText.escape(value) + "\""
+        let plain = !value.isEmpty && value.unicodeScalars.allSatisfy {
+            (0x21...0x7E).contains($0.value) && $0 != "\"" && $0 != "=" && $0 != "\\"
+        }
+        return plain ? value : "\"" + escapeControls(JSONText.escape(value)) + "\""
+    }
+
+    /// Escapes what `JSONText.escape` leaves: DEL, C1 controls and Unicode line and paragraph
+    /// separators, which some viewers break lines at (C0 controls are escaped already).
+    static func escapeControls(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 {
+                out += JSONText.escape(String(scalar))
+            } else if isControl(scalar) {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    static func jsonString(_ value: String) -> String { "\"" + escapeControls(JSONText.escape(value)) + "\"" }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
     }
 
     /// RFC 3339 UTC with milliseconds.
