@@ -1,3 +1,4 @@
+import OCI
 import Policy
 
 /// How the mirror reaches upstream registries; read from `mirror:` and Distribution's `proxy:`.
@@ -38,6 +39,9 @@ public struct MirrorConfiguration: Sendable {
     public var keepCopies = true
     /// Attempts to resume a fill whose connection dropped.
     public var resumeAttempts = 4
+    /// `mirror.localrepositories`: bare names matching one of these are local repositories
+    /// (pushed to and served from the store), not routed to the default registry.
+    public var localRepositories: [RepositoryGlob] = []
     /// `policy.registries`: which registries and repositories may be pulled from, and which are insecure.
     public var policy = RegistryPolicy()
 
@@ -45,6 +49,11 @@ public struct MirrorConfiguration: Sendable {
 
     /// True when some route can reach an upstream.
     public var isEnabled: Bool { pullthrough && (defaultRegistry != nil || !upstreams.isEmpty || allowUnlisted) }
+
+    /// True when a bare `name` is carved out of the default route (`mirror.localrepositories`).
+    public func isLocal(_ name: RepositoryName) -> Bool {
+        localRepositories.contains { $0.matches(name.value) }
+    }
 
     public func upstream(for registry: String) -> Upstream? {
         upstreams.first { $0.registry == registry }
