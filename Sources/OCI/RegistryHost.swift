@@ -34,7 +34,7 @@ public enum RegistryHost {
                 portText = rest.dropFirst()
             }
             guard let v6 = canonicalIPv6(host) else { return nil }
-            return join("[\(v6)]", try? port(portText))
+            do { return join("[\(v6)]", try port(portText)) } catch { return nil }
         }
         if lowered.filter({ $0 == ":" }).count > 1 {
             // A bare IPv6 literal (only `?ns=` could carry one): no port possible.
@@ -47,7 +47,8 @@ public enum RegistryHost {
         } else {
             host = lowered[...]
         }
-        guard let portValue = try? port(portText) else { return nil }
+        let portValue: Int?
+        do { portValue = try port(portText) } catch { return nil }
         if host.hasSuffix(".") { host = host.dropLast() }
         guard !host.isEmpty, host.utf8.count <= 253 else { return nil }
         let labels = host.split(separator: ".", omittingEmptySubsequences: false)
@@ -113,8 +114,10 @@ public enum RegistryHost {
     /// nil for no port; throws for one that is not 1…65535.
     private static func port(_ text: Substring?) throws(PortError) -> Int? {
         guard let text else { return nil }
-        guard !text.isEmpty, text.utf8.count <= 5, text.allSatisfy(\.isASCIIDigitCharacter),
-              let value = Int(text), (1...65535).contains(value) else { throw PortError() }
+        // Leading zeros are the same number (`:05000` is `:5000`), however many a client writes.
+        let significant = text.drop { $0 == "0" }
+        guard !text.isEmpty, text.allSatisfy(\.isASCIIDigitCharacter), significant.utf8.count <= 5,
+              let value = Int(significant), (1...65535).contains(value) else { throw PortError() }
         return value
     }
 
@@ -143,7 +146,7 @@ public enum RegistryHost {
         guard inet_pton(AF_INET6, String(text), &address) == 1 else { return nil }
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         guard inet_ntop(AF_INET6, &address, &buffer, socklen_t(buffer.count)) != nil else { return nil }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 
