@@ -80,7 +80,7 @@ public struct MirrorRouter: Sendable {
 
     private func unchecked(_ name: RepositoryName, namespace: String?) throws(RegistryError) -> MirrorRoute? {
         guard configuration.pullthrough else { return nil }
-        if let namespace {
+        if let namespace, !namespace.isEmpty {
             guard let registry = RegistryHost.canonical(namespace) else {
                 throw RegistryError(.nameInvalid, "ns=\(namespace) is not a registry host (host[:port], IPv4 addresses in dotted decimal)")
             }
