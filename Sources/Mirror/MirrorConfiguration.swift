@@ -1,3 +1,4 @@
+import OCI
 import Policy
 
 /// How the mirror reaches upstream registries; read from `mirror:` and Distribution's `proxy:`.
@@ -50,6 +51,9 @@ public struct MirrorConfiguration: Sendable {
     /// (and is resumed, within `resumeAttempts` and `fillTimeout`).
     public var fillMinRate = 1024
     public var fillMinRateWindow: Duration = .seconds(30)
+    /// `mirror.localrepositories`: bare names matching one of these are local repositories
+    /// (pushed to and served from the store), not routed to the default registry.
+    public var localRepositories: [RepositoryGlob] = []
     /// `policy.registries`: which registries and repositories may be pulled from, and which are insecure.
     public var policy = RegistryPolicy()
 
@@ -57,6 +61,11 @@ public struct MirrorConfiguration: Sendable {
 
     /// True when some route can reach an upstream.
     public var isEnabled: Bool { pullthrough && (defaultRegistry != nil || !upstreams.isEmpty || allowUnlisted) }
+
+    /// True when a bare `name` is carved out of the default route (`mirror.localrepositories`).
+    public func isLocal(_ name: RepositoryName) -> Bool {
+        localRepositories.contains { $0.matches(name.value) }
+    }
 
     public func upstream(for registry: String) -> Upstream? {
         upstreams.first { $0.registry == registry }

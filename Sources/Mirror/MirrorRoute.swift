@@ -29,7 +29,11 @@ public struct MirrorRoute: Hashable, Sendable, CustomStringConvertible {
 ///   (podman's `registries.conf` mirrors with a path). A port is written `_<port>` in a
 ///   repository name, since `:` is not allowed there and `_` never occurs in a host name; a
 ///   host without a dot (other than localhost) can only be reached through `?ns=`.
-/// - A bare name goes to the default registry, if there is one.
+/// - A bare name goes to the default registry, if there is one, unless it matches
+///   `mirror.localrepositories` (then it is a local repository).
+///
+/// Registries are compared in `RegistryHost`'s canonical spelling, so every way of writing one
+/// host (case, trailing dot, `:443`, Hub's aliases) is one route, one policy decision, one store.
 ///
 /// Docker Hub names get `library/` when they have one component. Content from the default
 /// registry is stored under its upstream name (as Distribution's proxy mode stores it); content
@@ -59,6 +63,12 @@ public struct MirrorRouter: Sendable {
         return route
     }
 
+    /// Where `name` (with `namespace`) leads, before the registry policy is asked: what the auth
+    /// rules judge (a refused route is refused later, and must not change who may ask).
+    public func resolve(_ name: RepositoryName, namespace: String?) throws(RegistryError) -> MirrorRoute? {
+        try unchecked(name, namespace: namespace)
+    }
+
     /// Applies the registry policy to a pull of `repository` from `registry`.
     /// - Throws: 403 `DENIED` naming the repository and the refusing rule.
     public func check(registry: String, repository: RepositoryName) throws(RegistryError) {
@@ -73,15 +83,28 @@ public struct MirrorRouter: Sendable {
 
     private func unchecked(_ name: RepositoryName, namespace: String?) throws(RegistryError) -> MirrorRoute? {
         guard configuration.pullthrough else { return nil }
-        if let namespace, let registry = Self.normalisedRegistry(namespace) {
+        if let namespace, !namespace.isEmpty {
+            guard let registry = RegistryHost.canonical(namespace) else {
+                throw RegistryError(.nameInvalid, "ns=\(namespace) is not a registry host (host[:port], IPv4 addresses in dotted decimal)")
+            }
             return try make(registry: registry, repository: name)
         }
         let components = name.components
-        if components.count >= 2, let registry = Self.registryComponent(components[0]),
-           let rest = RepositoryName(components.dropFirst().joined(separator: "/")) {
-            return try make(registry: registry, repository: rest)
+        if components.count >= 2 {
+            switch RegistryHost.pathComponent(components[0]) {
+            case .registry(let registry):
+                if let rest = RepositoryName(components.dropFirst().joined(separator: "/")) {
+                    return try make(registry: registry, repository: rest)
+                }
+            case .invalid:
+                throw RegistryError(.nameInvalid, "\(components[0]) in \(name) looks like a registry host but is not one (host[:port] written host_port, IPv4 addresses in dotted decimal)")
+            case .repository:
+                break
+            }
         }
         guard let registry = configuration.defaultRegistry else { return nil }
+        // Carved out of the default route: pushed here, served from local storage only.
+        if configuration.isLocal(name) { return nil }
         return try make(registry: registry, repository: name)
     }
 
@@ -93,40 +116,32 @@ public struct MirrorRouter: Sendable {
         let upstream = DockerHub.normalise(repository, registry: registry)
         let local: RepositoryName
         if registry == configuration.defaultRegistry {
+            // The default registry's content is stored under its bare names; one whose first
+            // component names a registry would share storage with that registry's mirror
+            // (`quay.io/x/y?ns=docker.io` must not reach what quay.io served).
+            if upstream.components.count >= 2, RegistryHost.pathComponent(upstream.components[0]) != .repository {
+                throw RegistryError(.denied, "\(registry)/\(upstream): a repository of the default registry whose first component names a registry is not mirrored (it would share storage with \(upstream.components[0]))")
+            }
             local = upstream
         } else {
-            let prefix = registry.replacingOccurrences(of: ":", with: "_")
+            guard let prefix = RegistryHost.pathForm(registry) else {
+                throw RegistryError(.nameInvalid, "registry \(registry): an IPv6 literal cannot be mirrored (no repository name can hold it); name the registry by host name")
+            }
             guard let prefixed = RepositoryName("\(prefix)/\(upstream.value)") else { return nil }
             local = prefixed
         }
         return MirrorRoute(localRepository: local, registry: registry, upstreamRepository: upstream)
     }
 
-    /// `host[:port]` lowercased, with Hub's aliases folded into `docker.io`; nil if not a host.
+    /// `host[:port]` in canonical form (`RegistryHost`); nil if not a host.
     static func normalisedRegistry(_ text: String) -> String? {
-        let host = text.lowercased()
-        guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == ":" }) else { return nil }
-        return DockerHub.isHubHost(host) ? DockerHub.canonicalName : host
+        RegistryHost.canonical(text)
     }
 
-    /// The registry a repository name's first component names, or nil if it is an ordinary component.
+    /// The registry a repository name's first component names, or nil if it is an ordinary
+    /// component (or not a host in any canonical spelling).
     static func registryComponent(_ component: Substring) -> String? {
-        var text = String(component)
-        if let underscore = text.lastIndex(of: "_"), !text[text.index(after: underscore)...].isEmpty,
-           text[text.index(after: underscore)...].allSatisfy(\.isNumber) {
-            // `host_5000` is `host:5000` only for a host that looks like one (`team_5` is a name).
-            let host = text[..<underscore]
-            guard host.contains(".") || host == "localhost" else { return nil }
-            text.replaceSubrange(underscore...underscore, with: ":")
-        }
-        guard text.contains(".") || text == "localhost" || text.hasPrefix("localhost:") else { return nil }
-        guard !text.contains("_") else { return nil }
-        return normalisedRegistry(text)
-    }
-}
-
-extension String {
-    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
-        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
+        if case .registry(let registry) = RegistryHost.pathComponent(component) { return registry }
+        return nil
     }
 }

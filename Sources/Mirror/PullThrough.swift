@@ -73,6 +73,11 @@ public final class PullThrough: Sendable {
         try router.route(name, namespace: namespace)
     }
 
+    /// The route without the policy's verdict (see `MirrorRouter.resolve`).
+    public func resolve(_ name: RepositoryName, namespace: String?) throws(RegistryError) -> MirrorRoute? {
+        try router.resolve(name, namespace: namespace)
+    }
+
     public func shutdown() { clients.shutdown() }
 
     // MARK: Blobs
@@ -99,11 +104,13 @@ public final class PullThrough: Sendable {
     /// confirms it, or joins (or starts) the one fill of that digest.
     public func blob(_ digest: Digest, route: MirrorRoute) async throws(RegistryError) -> BlobSource {
         do {
-            if let size = try await store.blobSize(digest) {
+            if let size = try await store.blobSize(digest), try await mayConfirm(digest, route: route) {
                 try await confirm(digest, route: route)
                 try await store.link(digest, into: route.localRepository)
                 return .stored(size: size)
             }
+            // Not stored, or private (pushed, or fetched elsewhere with credentials): this
+            // route's upstream must serve the bytes itself, and they must hash to the digest.
         } catch let error as RegistryError {
             throw error
         } catch {
@@ -111,9 +118,22 @@ public final class PullThrough: Sendable {
         }
         let (fill, isNew) = try await startOrJoinFill(digest, route: route)
         if !isNew && fill.route != route {
+            if let other = fill.route, clients.usesCredentials(other), other.registry != route.registry {
+                // Those bytes come with another registry's credentials: not this route's to read.
+                throw RegistryError(.unavailable, "blob \(digest) is being fetched through another upstream; try again shortly",
+                                    headers: [("Retry-After", "5")], status: 503)
+            }
             try await confirm(digest, route: route)
         }
         return .filling(fill, joined: !isNew)
+    }
+
+    /// Whether an upstream's confirmation (a HEAD) may link the stored `digest` into `route`:
+    /// always for a blob fetched anonymously; for a private one only when `route`'s registry is
+    /// the one it was fetched from with credentials; never for a pushed one.
+    public func mayConfirm(_ digest: Digest, route: MirrorRoute) async throws -> Bool {
+        guard let trusted = try await store.trustedConfirmers(of: digest) else { return true }
+        return trusted.contains(route.registry)
     }
 
     /// HEAD of a blob the store lacks: asked upstream, nothing downloaded.
@@ -258,7 +278,14 @@ public final class PullThrough: Sendable {
             }
             // Durable before it is published: a crash must never leave a partial blob under its name.
             fsync(fill.writeDescriptor)
+            let existed = try await store.blobSize(fill.digest) != nil
             try await store.commitStaged(fill.staging, digest: fill.digest, size: size, into: route.localRepository)
+            if clients.usesCredentials(route) {
+                try await store.markPrivate(fill.digest, fetchedFrom: route.registry, existedBefore: existed)
+            } else {
+                // Downloaded without credentials: anyone can, so no route's confirmation reveals it.
+                try await store.markPublic(fill.digest)
+            }
             logger.info("blob mirrored", metadata: [
                 "oci.digest": "\(fill.digest)", "upstream": "\(route)", "bytes": "\(size)",
                 "seconds": "\(ContinuousClock.now - started)",

@@ -59,6 +59,14 @@ final class UpstreamClients: Sendable {
         client(for: route.registry, credentials: route.credentials, insecure: route.insecure, listed: route.listed)
     }
 
+    /// True when a route's fetches carry credentials (its own, or its upstream's configured
+    /// ones): what they bring back may be private (see `ContentStore.markPrivate`).
+    func usesCredentials(_ route: MirrorRoute) -> Bool {
+        if route.credentials != nil { return true }
+        guard let upstream = configuration.upstream(for: route.registry) else { return false }
+        return upstream.username != nil || upstream.authFile != nil
+    }
+
     func client(for registry: String, credentials: Credentials? = nil, insecure: Bool = false, listed: Bool = false) -> RegistryClient {
         let isListed = listed || isListed(registry)
         let key = ClientKey(registry: registry, credentials: credentials, insecure: insecure, listed: isListed)

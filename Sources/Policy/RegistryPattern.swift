@@ -36,14 +36,25 @@ public struct RegistryPattern: Hashable, Sendable, CustomStringConvertible {
             (hostPart, glob) = (trimmed[...], nil)
         }
         var host = hostPart, port: String?
+        if hostPart.hasPrefix("[") {
+            // An IPv6 literal: one label, canonical (RFC 5952) so every spelling matches.
+            guard let canonical = RegistryHost.canonical(hostPart) else {
+                throw PolicyError("\"\(text)\": not an IPv6 literal [address] or [address]:port")
+            }
+            let (v6, v6Port) = Self.split(canonical)
+            try self.init(hostLabels: [String(v6)], port: v6Port, glob: glob, text: text, trimmed: trimmed)
+            return
+        }
         if let colon = hostPart.lastIndex(of: ":") {
             let digits = hostPart[hostPart.index(after: colon)...]
             guard !digits.isEmpty, digits.allSatisfy(\.isASCIIDigit), let number = Int(digits), (1...65535).contains(number) else {
                 throw PolicyError("\"\(text)\": the port must be a number from 1 to 65535")
             }
-            port = String(digits)
+            port = String(number)  // `:0443` is `:443`
             host = hostPart[..<colon]
         }
+        // `docker.io.` is `docker.io`: the root's dot names no other host.
+        if host.hasSuffix(".") { host = host.dropLast() }
         let labels = host.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         for label in labels {
             guard !label.isEmpty else { throw PolicyError("\"\(text)\": the host has an empty label") }
@@ -52,6 +63,13 @@ public struct RegistryPattern: Hashable, Sendable, CustomStringConvertible {
                 throw PolicyError("\"\(text)\": a host label is letters, digits and '-', or exactly '*' for any one label")
             }
         }
+        if !labels.contains("*"), RegistryHost.canonical(host) == nil {
+            throw PolicyError("\"\(text)\": not a host name (IPv4 addresses are written in dotted decimal, e.g. 127.0.0.1)")
+        }
+        try self.init(hostLabels: labels, port: port, glob: glob, text: text, trimmed: trimmed)
+    }
+
+    private init(hostLabels labels: [String], port: String?, glob: Substring?, text: String, trimmed: String) throws(PolicyError) {
         var compiled: RepositoryGlob?
         if let glob {
             guard !glob.isEmpty, !glob.hasPrefix("/"), !glob.hasSuffix("/"), !glob.contains("//") else {
@@ -73,8 +91,12 @@ public struct RegistryPattern: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether this pattern covers `repository` (nil: the registry as a whole) on `registry` (`host[:port]`).
     public func matches(registry: String, repository: String?) -> Bool {
-        let (host, registryPort) = Self.split(registry.lowercased())
-        if let port, port != registryPort { return false }
+        // Registries are compared canonically; one that has no canonical spelling matches nothing.
+        guard let canonical = RegistryHost.canonical(registry) else { return false }
+        let (host, registryPort) = Self.split(canonical)
+        // A canonical registry never carries `:443` (HTTPS's port is left out): `host:443` is `host`.
+        if let port, port != (registryPort ?? "443") { return false }
+        if host.hasPrefix("[") { return hostLabels == [String(host)] && (glob.map { glob in repository.map(glob.matches) ?? false } ?? true) }
         var labels = host.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         if Self.isHubAlias(labels) { labels = ["docker", "io"] }
         guard labels.count == hostLabels.count else { return false }
@@ -152,7 +174,7 @@ public struct RegistryPattern: Hashable, Sendable, CustomStringConvertible {
 
     /// `host:port` → (`host`, `port`); `host` → (`host`, nil).
     static func split(_ registry: String) -> (host: Substring, port: String?) {
-        guard let colon = registry.lastIndex(of: ":") else { return (registry[...], nil) }
+        guard let colon = registry.lastIndex(of: ":"), !registry[colon...].contains("]") else { return (registry[...], nil) }
         return (registry[..<colon], String(registry[registry.index(after: colon)...]))
     }
 }

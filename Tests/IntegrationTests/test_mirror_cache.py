@@ -79,7 +79,8 @@ def test_a_blob_unused_for_ttl_is_removed_and_fetched_again(docker_registry_fact
 
 def test_pushed_blobs_are_never_removed(docker_registry_factory, mirror_factory):
     upstream = docker_registry_factory()
-    wharf = mirror_factory(proxy={"remoteurl": upstream.base}, mirror={"cache": {"maxsize": "1KiB", "ttl": "1s", "interval": "1s"}})
+    wharf = mirror_factory(proxy={"remoteurl": upstream.base}, mirror={"cache": {"maxsize": "1KiB", "ttl": "1s", "interval": "1s"},
+                                                                       "localrepositories": ["local/**"]})
     data = os.urandom(256 * 1024)
     digest = wharf.client.push_blob("local/pushed", data)
     time.sleep(3.5)  # three sweeps, each over the limit and past the ttl
@@ -96,7 +97,7 @@ def test_a_fetched_blob_later_pushed_or_mounted_into_a_local_repository_is_kept(
     blobs = {"mounted": os.urandom(MIB), "pushed": os.urandom(MIB + 1), "only-fetched": os.urandom(MIB + 2)}
     digests = {name: upstream.client.push_blob("base/image", data) for name, data in blobs.items()}
     root = tmp_path / "kept-store"
-    wharf = mirror_factory(proxy={"remoteurl": upstream.base}, root=root)
+    wharf = mirror_factory(proxy={"remoteurl": upstream.base}, root=root, mirror={"localrepositories": ["local/**"]})
     for name, data in blobs.items():
         response = wharf.client.get_blob("base/image", digests[name])
         assert response.status_code == 200 and response.content == data

@@ -56,7 +56,7 @@ def test_with_the_upstream_gone_the_kept_tags_are_listed(docker_registry_factory
 
 def test_a_repository_the_upstream_lacks_is_name_unknown_and_a_pushed_one_lists_its_own_tags(docker_registry_factory, mirror_factory):
     upstream = docker_registry_factory()
-    wharf = mirror_factory(proxy={"remoteurl": upstream.base})
+    wharf = mirror_factory(proxy={"remoteurl": upstream.base}, mirror={"localrepositories": ["local/**"]})
     missing = wharf.client.get("/v2/nobody/has-this/tags/list")
     assert missing.status_code == 404, missing.text
     assert error_codes(missing) == ["NAME_UNKNOWN"]

@@ -54,8 +54,23 @@ import Testing
         #expect(try router(pullthrough: false).route(Self.name("alpine"), namespace: "quay.io") == nil)
     }
 
-    @Test(arguments: ["", "a/b", "exa mple.com", "x?y"])
-    func malformedNamespacesAreIgnored(_ namespace: String) throws {
-        #expect(try router().route(Self.name("team/app"), namespace: namespace)?.registry == "docker.io")
+    @Test func anEmptyNamespaceIsIgnored() throws {
+        #expect(try router().route(Self.name("team/app"), namespace: "")?.registry == "docker.io")
+    }
+
+    /// A namespace that is not a host in any canonical spelling is refused, never read as absent.
+    @Test(arguments: ["a/b", "exa mple.com", "x?y", "2130706433", "0177.0.0.1", "0x7f.0.0.1:5000", "127.1"])
+    func malformedNamespacesAreRefused(_ namespace: String) throws {
+        #expect(throws: RegistryError.self) { try router().route(Self.name("team/app"), namespace: namespace) }
+    }
+
+    @Test(arguments: ["docker.io", "DOCKER.IO.", "docker.io:443", "index.docker.io", "registry-1.docker.io:0443"])
+    func everyHubSpellingIsOneRoute(_ namespace: String) throws {
+        let route = try #require(try router().route(Self.name("ubuntu"), namespace: namespace))
+        #expect(route.registry == "docker.io" && route.upstreamRepository.value == "library/ubuntu" && route.localRepository.value == "library/ubuntu")
+    }
+
+    @Test func aDefaultRouteNameNamingARegistryIsRefused() throws {
+        #expect(throws: RegistryError.self) { try router().route(Self.name("quay.io/x/y"), namespace: "docker.io") }
     }
 }

@@ -95,3 +95,25 @@ import Testing
         #expect(!(a < b) && !(b < a))
     }
 }
+
+@Suite struct RegistryPatternCanonicalTests {
+    /// A block of `docker.io/library/ubuntu` holds however the registry is written.
+    @Test(arguments: ["docker.io", "DOCKER.IO", "docker.io.", "docker.io:443", "index.docker.io", "registry-1.docker.io:0443", "index.docker.io."])
+    func hubSpellingsAreOneHost(_ registry: String) throws {
+        let pattern = try RegistryPattern(parsing: "docker.io/library/ubuntu")
+        #expect(pattern.matches(registry: registry, repository: "library/ubuntu"))
+    }
+
+    @Test func portsAreNumbersAnd443IsNoPort() throws {
+        #expect(try RegistryPattern(parsing: "quay.io:443").matches(registry: "quay.io", repository: nil))
+        #expect(try !RegistryPattern(parsing: "quay.io:443").matches(registry: "quay.io:5000", repository: nil))
+        #expect(try RegistryPattern(parsing: "quay.io:05000").matches(registry: "quay.io:5000", repository: nil))
+        #expect(try RegistryPattern(parsing: "registry.example.").matches(registry: "REGISTRY.example:5000", repository: nil))
+        #expect(try RegistryPattern(parsing: "[::1]:5000").matches(registry: "[0::1]:5000", repository: nil))
+    }
+
+    @Test(arguments: ["2130706433", "0177.0.0.1", "0x7f.0.0.1/**", "127.1"])
+    func nonDecimalIPv4IsRefused(_ text: String) {
+        #expect(throws: PolicyError.self) { try RegistryPattern(parsing: text) }
+    }
+}

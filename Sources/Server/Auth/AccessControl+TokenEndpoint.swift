@@ -18,7 +18,8 @@ import OCI
 extension AccessControl {
     func isTokenEndpoint(_ path: Substring) -> Bool { Self.tokenPaths.contains(path) }
 
-    func tokenEndpoint(_ request: HTTPRequest, body: RequestBody) async throws -> HTTPResponse {
+    /// - Parameter resolve: the repository a scope's name reaches (as a request without `?ns=`).
+    func tokenEndpoint(_ request: HTTPRequest, body: RequestBody, resolve: Resolver = plainResolver) async throws -> HTTPResponse {
         switch request.method {
         case .GET:
             var user: String?
@@ -31,7 +32,7 @@ extension AccessControl {
                 user = name
             }
             let scopes = try request.query.filter { $0.name == "scope" }.flatMap { try parseScopes($0.value) }
-            return issueToken(for: user, scopes: scopes, oauth: false)
+            return issueToken(for: user, scopes: scopes, oauth: false, resolve: resolve)
         case .POST:
             let form = QueryString.parse("?" + String(buffer: try await body.collect(upTo: 64 << 10)))
             func field(_ name: String) -> String? { form.first { $0.name == name }?.value }
@@ -42,7 +43,7 @@ extension AccessControl {
                     throw loginRefused()
                 }
                 let scopes = try form.filter { $0.name == "scope" }.flatMap { try parseScopes($0.value) }
-                return issueToken(for: name, scopes: scopes, oauth: true)
+                return issueToken(for: name, scopes: scopes, oauth: true, resolve: resolve)
             case let grant:
                 return oauthError(grant == nil ? "invalid_request" : "unsupported_grant_type",
                                   grant == nil ? "grant_type is required" : "grant_type \(grant!) is not supported; use password")
@@ -67,14 +68,15 @@ extension AccessControl {
 
     /// What `user` (nil: anonymous) may have of each requested scope: the intersection of the
     /// requested actions and the permitted ones; scopes with nothing left are left out.
-    func grants(for user: String?, _ scopes: [ResourceScope]) -> [TokenAuthority.Grant] {
+    /// Each name is judged on the repository it reaches (registry + name), as requests are.
+    func grants(for user: String?, _ scopes: [ResourceScope], resolve: Resolver = plainResolver) -> [TokenAuthority.Grant] {
         var grants: [TokenAuthority.Grant] = []
         for scope in scopes {
             switch (scope.type, scope.name) {
             case ("repository", let name):
                 let routeName = ResourceScope.routeName(name)
-                guard RepositoryName(routeName) != nil else { continue }
-                let permitted = policy.actions(for: user, on: routeName)
+                guard let parsed = RepositoryName(routeName) else { continue }
+                let permitted = policy.actions(for: user, on: resolve(parsed))
                 let wanted = scope.actions.contains("*") ? RepositoryAction.allCases.map(\.rawValue) : scope.actions
                 let granted = wanted.filter { RepositoryAction(rawValue: $0).map(permitted.contains) ?? false }
                 if !granted.isEmpty { grants.append(.init(type: "repository", name: name, actions: granted)) }
@@ -87,8 +89,8 @@ extension AccessControl {
         return grants
     }
 
-    private func issueToken(for user: String?, scopes: [ResourceScope], oauth: Bool) -> HTTPResponse {
-        let grants = grants(for: user, scopes)
+    private func issueToken(for user: String?, scopes: [ResourceScope], oauth: Bool, resolve: Resolver) -> HTTPResponse {
+        let grants = grants(for: user, scopes, resolve: resolve)
         let issued = now()
         let (token, claims) = tokens.issue(subject: user ?? "", access: grants, now: issued)
         let formatter = ISO8601DateFormatter()

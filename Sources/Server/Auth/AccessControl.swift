@@ -66,6 +66,11 @@ public struct AccessControl: Sendable {
         return name.contains(":") ? "[\(name)]:\(port)" : "\(name):\(port)"
     }
 
+    /// The repository a request's name reaches (see `RegistryHandler.resolvedRepository`).
+    typealias Resolver = @Sendable (RepositoryName) -> ResolvedRepository
+    /// Every name is local: no mirror.
+    static let plainResolver: Resolver = { ResolvedRepository($0.value) }
+
     // MARK: Who is asking
 
     /// The client behind a request's credentials.
@@ -83,18 +88,19 @@ public struct AccessControl: Sendable {
         case identity
         /// `/v2/_catalog`: `registry:catalog:*`.
         case catalog
-        case repository(String, RepositoryAction)
+        /// On the repository the request reaches (registry + name), not the URL's spelling.
+        case repository(ResolvedRepository, RepositoryAction)
 
-        init(_ route: RegistryRoute, method: HTTPMethod) {
+        init(_ route: RegistryRoute, method: HTTPMethod, resolve: Resolver = AccessControl.plainResolver) {
             switch route {
             case .base: self = .identity
             case .catalog: self = .catalog
-            case .uploads(let name), .upload(let name, _): self = .repository(name.value, .push)
+            case .uploads(let name), .upload(let name, _): self = .repository(resolve(name), .push)
             case .manifest(let name, _), .blob(let name, _), .tags(let name), .referrers(let name, _):
                 switch method {
-                case .GET, .HEAD: self = .repository(name.value, .pull)
-                case .DELETE: self = .repository(name.value, .delete)
-                default: self = .repository(name.value, .push)
+                case .GET, .HEAD: self = .repository(resolve(name), .pull)
+                case .DELETE: self = .repository(resolve(name), .delete)
+                default: self = .repository(resolve(name), .push)
                 }
             }
         }
@@ -105,8 +111,8 @@ public struct AccessControl: Sendable {
             switch self {
             case .identity: return nil
             case .catalog: return ResourceScope.catalog.description
-            case .repository(let name, .push): return "repository:\(name):pull,push"
-            case .repository(let name, let action): return "repository:\(name):\(action.rawValue)"
+            case .repository(let repository, .push): return "repository:\(repository.scopeName):pull,push"
+            case .repository(let repository, let action): return "repository:\(repository.scopeName):\(action.rawValue)"
             }
         }
 
@@ -115,8 +121,8 @@ public struct AccessControl: Sendable {
             switch self {
             case .identity: return nil
             case .catalog: return #"[{"Type":"registry","Name":"catalog","Action":"*"}]"#
-            case .repository(let name, let action):
-                return #"[{"Type":"repository","Name":\#(JSONText.string(name)),"Action":"\#(action.rawValue)"}]"#
+            case .repository(let repository, let action):
+                return #"[{"Type":"repository","Name":\#(JSONText.string(repository.scopeName)),"Action":"\#(action.rawValue)"}]"#
             }
         }
     }
@@ -128,6 +134,8 @@ public struct AccessControl: Sendable {
         var request: HTTPRequest
         let identity: Identity
         let policy: AccessPolicy
+        /// How a stored repository's name resolves (for the catalog).
+        var resolve: Resolver = AccessControl.plainResolver
 
         /// The user whose permissions apply (nil: anonymous).
         var user: String? {
@@ -138,22 +146,28 @@ public struct AccessControl: Sendable {
             }
         }
 
-        /// True when the catalog may list `name` to this client.
+        /// True when the catalog may list `name` (as stored) to this client: when it may pull
+        /// what that name reaches.
         func mayList(_ name: RepositoryName) -> Bool {
-            policy.allows(user, .pull, on: name.value)
+            policy.allows(user, .pull, on: resolve(name))
         }
     }
 
     /// Lets the request through, or throws 401 `UNAUTHORIZED` (no or wrong credentials, an
     /// invalid or expired token, or a token without the scope) or 403 `DENIED` (an
     /// authenticated user without the permission).
-    func authorize(_ request: HTTPRequest, route: RegistryRoute) async throws -> Decision {
-        let need = Need(route, method: request.method)
+    ///
+    /// - Parameters:
+    ///   - resolve: the repository a name reaches with this request's `?ns=`.
+    ///   - resolveStored: the repository a name reaches alone (a mount's `from`, the catalog).
+    func authorize(_ request: HTTPRequest, route: RegistryRoute, resolve: Resolver = AccessControl.plainResolver,
+                   resolveStored: @escaping Resolver = AccessControl.plainResolver) async throws -> Decision {
+        let need = Need(route, method: request.method, resolve: resolve)
         let identity = try await identify(request, need: need)
         guard permits(identity, need) else { throw refusal(identity, need, request) }
-        var decision = Decision(request: request, identity: identity, policy: policy)
+        var decision = Decision(request: request, identity: identity, policy: policy, resolve: resolveStored)
         if case .uploads = route, request.queryValue("mount") != nil, let from = request.queryValue("from"),
-           !permits(identity, .repository(RepositoryName(from)?.value ?? from, .pull)) {
+           !(RepositoryName(from).map { permits(identity, .repository(resolveStored($0), .pull)) } ?? false) {
             decision.request = Self.removingMount(from: request)
         }
         // Events name who pushed or pulled (Distribution's `actor`).
@@ -165,13 +179,15 @@ public struct AccessControl: Sendable {
         switch (identity, need) {
         case (.anonymous, .identity): return false
         case (.anonymous, .catalog): return policy.mayListCatalog(nil)
-        case (.anonymous, .repository(let name, let action)): return policy.allows(nil, action, on: name)
+        case (.anonymous, .repository(let repository, let action)): return policy.allows(nil, action, on: repository)
         case (.user, .identity), (.user, .catalog): return true
-        case (.user(let user), .repository(let name, let action)): return policy.allows(user, action, on: name)
+        case (.user(let user), .repository(let repository, let action)): return policy.allows(user, action, on: repository)
         case (.token, .identity): return true
         case (.token(let claims), .catalog): return claims.allows(type: "registry", name: "catalog", action: "*")
-        case (.token(let claims), .repository(let name, let action)):
-            return claims.allows(type: "repository", name: name, action: action.rawValue)
+        case (.token(let claims), .repository(let repository, let action)):
+            // The token endpoint granted each name on what that name alone reaches.
+            return claims.allows(type: "repository", name: repository.qualified, action: action.rawValue)
+                || (repository.plainNameReachesIt && claims.allows(type: "repository", name: repository.requested, action: action.rawValue))
         }
     }
 
@@ -192,7 +208,7 @@ public struct AccessControl: Sendable {
             }
             user = claims.sub
         }
-        guard case .repository(let name, let action) = need else {
+        guard case .repository(let repository, let action) = need else {
             return unauthorized(need, request, message: "authentication required")
         }
         let verb = switch action {
@@ -200,7 +216,7 @@ public struct AccessControl: Sendable {
         case .push: "push to"
         case .delete: "delete from"
         }
-        return RegistryError(.denied, "requested access to the resource is denied: user \"\(user)\" may not \(verb) repository \(name)",
+        return RegistryError(.denied, "requested access to the resource is denied: user \"\(user)\" may not \(verb) repository \(repository.requested)",
                              detailJSON: need.detailJSON)
     }
 

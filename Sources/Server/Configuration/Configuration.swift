@@ -400,7 +400,7 @@ extension Configuration {
 
     private mutating func readMirror(_ node: ConfigNode) throws {
         try node.expectKeys(["default", "allowunlisted", "certsdirectory", "maxconcurrentfills", "tagttl", "resumeattempts", "upstreams", "cache",
-                             "maxfillsperregistry", "maxstagingbytes", "fill"])
+                             "maxfillsperregistry", "maxstagingbytes", "fill", "localrepositories"])
         if let cache = node.child("cache") {
             try cache.expectKeys(["maxsize", "ttl", "interval"])
             if let maxSize = try cache.byteSize("maxsize") {
@@ -421,7 +421,18 @@ extension Configuration {
             }
         }
         var settings = MirrorConfiguration()
-        settings.defaultRegistry = try node.string("default")
+        if let text = try node.string("default") {
+            guard let registry = RegistryHost.canonical(text) else {
+                throw ConfigurationError("mirror.default: \"\(text)\" is not a registry host[:port] (IPv4 addresses in dotted decimal)")
+            }
+            settings.defaultRegistry = registry
+        }
+        for text in try node.stringList("localrepositories") ?? [] {
+            guard let glob = RepositoryGlob(text) else {
+                throw ConfigurationError("mirror.localrepositories: \"\(text)\" is not a repository pattern (lowercase name characters, / and *)")
+            }
+            settings.localRepositories.append(glob)
+        }
         settings.allowUnlisted = try node.bool("allowunlisted") ?? false
         settings.certsDirectory = try node.string("certsdirectory")
         settings.maxConcurrentFills = try node.int("maxconcurrentfills", range: 1...10_000) ?? settings.maxConcurrentFills
@@ -430,10 +441,10 @@ extension Configuration {
         try Self.readFillBounds(node, into: &settings)
         for entry in try node.list("upstreams") {
             try entry.expectKeys(["registry", "username", "password", "authfile", "insecure"])
-            guard let registry = try entry.string("registry"), !registry.isEmpty, !registry.contains("/") else {
-                throw ConfigurationError("\(entry.path).registry: required, a host[:port] such as docker.io or registry.example:5000")
+            guard let text = try entry.string("registry"), !text.contains("/"), let registry = RegistryHost.canonical(text) else {
+                throw ConfigurationError("\(entry.path).registry: required, a host[:port] such as docker.io or registry.example:5000 (IPv4 addresses in dotted decimal)")
             }
-            var upstream = MirrorConfiguration.Upstream(registry: registry.lowercased())
+            var upstream = MirrorConfiguration.Upstream(registry: registry)
             upstream.username = try entry.string("username")
             upstream.password = try entry.string("password")
             upstream.authFile = try entry.string("authfile")
@@ -517,7 +528,7 @@ extension Configuration {
         for prefix in ["https://", "http://"] where rest.hasPrefix(prefix) { rest = rest.dropFirst(prefix.count) }
         let host = rest.split(separator: "/", maxSplits: 1).first.map { String($0).lowercased() } ?? ""
         guard !host.isEmpty else { return nil }
-        return DockerHubHost.canonical(host)
+        return RegistryHost.canonical(host)
     }
 
     private mutating func readProxy(_ node: ConfigNode) throws {

@@ -16,7 +16,13 @@ extension RegistryHandler {
     /// route's upstream confirms it, or read live from its one fill.
     func getMirroredBlob(_ digest: Digest, route: MirrorRoute, request: HTTPRequest) async throws -> HTTPResponse {
         guard let mirror else { throw blobUnknown(digest, route.localRepository) }
-        if request.method == .HEAD, try await store.blobSize(digest) == nil {
+        // A HEAD of a blob not stored, or not this route's to reuse, is the upstream's answer alone.
+        var upstreamsWordOnly = false
+        if request.method == .HEAD {
+            upstreamsWordOnly = try await store.blobSize(digest) == nil
+            if !upstreamsWordOnly { upstreamsWordOnly = try await !mirror.mayConfirm(digest, route: route) }
+        }
+        if upstreamsWordOnly {
             let size = try await mirror.headBlob(digest, route: route)
             var headers = blobHeaders(digest)
             headers.add(name: "Content-Length", value: String(size))

@@ -10,7 +10,8 @@ extension RegistryHandler {
         if let mount = request.queryValue("mount") {
             let digest = try parseDigest(mount)
             // Only from a repository that references the blob: never by digest alone.
-            if let fromText = request.queryValue("from"), let from = RepositoryName(fromText),
+            // A mirrored `from` is read where its content is stored (`alpine` as `library/alpine`).
+            if let fromText = request.queryValue("from"), let from = RepositoryName(fromText).map(storedRepository),
                try await store.isLinked(digest, in: from), let size = try await store.blobSize(digest) {
                 try await store.link(digest, into: name)
                 try await store.markPushed(digest)
@@ -25,7 +26,9 @@ extension RegistryHandler {
             let id = try await store.startUpload(in: name)
             do {
                 try await append(body, to: try await store.appendToUpload(id, in: name, start: 0))
+                let existed = try await store.blobSize(digest) != nil
                 let size = try await store.completeUpload(id, in: name, digest: digest)
+                try await store.markPrivate(digest, fetchedFrom: nil, existedBefore: existed)
                 notifyBlob(.push, digest, size: size, in: name, request: request)
             } catch {
                 _ = try? await store.cancelUpload(id, in: name)
@@ -61,7 +64,10 @@ extension RegistryHandler {
         if range != nil || (request.contentLength ?? 0) > 0 || request.headers["transfer-encoding"].contains("chunked") {
             try await append(body, to: try await store.appendToUpload(id, in: name, start: range?.start))
         }
+        // Pushed bytes are private: no upstream's word links them into a mirrored repository.
+        let existed = try await store.blobSize(digest) != nil
         let size = try await store.completeUpload(id, in: name, digest: digest)
+        try await store.markPrivate(digest, fetchedFrom: nil, existedBefore: existed)
         notifyBlob(.push, digest, size: size, in: name, request: request)
         return HTTPResponse(status: .created, headers: [
             "Location": "/v2/\(name)/blobs/\(digest)",

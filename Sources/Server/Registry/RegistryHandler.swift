@@ -72,7 +72,7 @@ public struct RegistryHandler: HTTPHandler {
         guard let access, request.path.hasPrefix("/v2/") || request.path == "/v2",
               case .success(let route) = RegistryRoute.parse(request.path) else { return nil }
         do {
-            _ = try await access.authorize(request, route: route)
+            _ = try await access.authorize(request, route: route, resolve: resolver(for: request), resolveStored: resolver(for: nil))
             return nil
         } catch let error as RegistryError {
             return error.response(includeBody: request.method != .HEAD)
@@ -99,7 +99,7 @@ public struct RegistryHandler: HTTPHandler {
             return try await serveSignedBlob(request)
         }
         if let access, access.isTokenEndpoint(request.path) {
-            return try await access.tokenEndpoint(request, body: body)
+            return try await access.tokenEndpoint(request, body: body, resolve: resolver(for: nil))
         }
         let route: RegistryRoute
         switch RegistryRoute.parse(request.path) {
@@ -112,7 +112,7 @@ public struct RegistryHandler: HTTPHandler {
         }
         var catalogFilter: (@Sendable (RepositoryName) -> Bool)?
         if let access {
-            let decision = try await access.authorize(request, route: route)
+            let decision = try await access.authorize(request, route: route, resolve: resolver(for: request), resolveStored: resolver(for: nil))
             request = decision.request
             catalogFilter = { decision.mayList($0) }
         }
@@ -120,6 +120,7 @@ public struct RegistryHandler: HTTPHandler {
         if settings.readOnly, [.PUT, .POST, .PATCH, .DELETE].contains(method) {
             throw RegistryError(.unsupported, "the registry is in read-only mode")
         }
+        try refuseWritesToMirrored(route, request)
         switch (route, method) {
         case (.base, .GET), (.base, .HEAD):
             return HTTPResponse(status: .ok, headers: ["Content-Type": "application/json"],
