@@ -172,7 +172,7 @@ enum GoDuration {
         }
         // Go's durations are Int64 nanoseconds; a larger one is an error, as in Go (never a trap).
         let nanoseconds = (sign * seconds * 1e9).rounded()
-        guard nanoseconds.isFinite, abs(nanoseconds) < 9.2e18 else { return nil }
+        guard nanoseconds.isFinite, abs(nanoseconds) < 0x1p63 else { return nil }
         return .nanoseconds(Int64(nanoseconds))
     }
 }

@@ -133,7 +133,11 @@ struct Prefetcher: Sendable {
             }
         }
         summary.blobs = blobs.count
-        summary.bytes = blobs.values.reduce(0) { $0 + $1.size }
+        // Sizes come from an upstream's manifests: summed saturating, never trapping on a lie.
+        summary.bytes = blobs.values.reduce(Int64(0)) { total, blob in
+            let (sum, overflow) = total.addingReportingOverflow(max(0, blob.size))
+            return overflow ? .max : sum
+        }
         let ordered = blobs.values.sorted { $0.digest < $1.digest }
         // Every fill starts at once; Wharf bounds how many run (mirror.maxconcurrentfills).
         try await forEach(ordered) { blob throws(PrefetchError) in

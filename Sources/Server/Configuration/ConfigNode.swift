@@ -182,7 +182,7 @@ enum GoDuration {
         }
         // Go's durations are Int64 nanoseconds (at most 2562047h); larger is an error, as in Go.
         let nanoseconds = (total * 1e9).rounded()
-        guard nanoseconds.isFinite, nanoseconds < 9.2e18 else { return nil }
+        guard nanoseconds.isFinite, nanoseconds < 0x1p63 else { return nil }
         return .nanoseconds(Int64(nanoseconds))
     }
 }
