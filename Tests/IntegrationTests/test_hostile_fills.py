@@ -238,6 +238,35 @@ def test_an_endless_body_stops_at_the_staging_bound(hostile, mirror_factory):
     assert len(upstream.blob_gets(digest)) == 1, "the fill asked again after refusing an oversized body"
 
 
+def test_a_body_stops_at_the_size_its_manifest_declared(hostile, mirror_factory):
+    upstream = hostile()
+    data = os.urandom(1 << 20)
+
+    def endless(h, blob, attempt, start):
+        start_body(h, 200, [("Transfer-Encoding", "chunked")])
+        chunked(h, blob, random_pieces())
+
+    digest = upstream.add_blob(data, endless)
+    upstream.add_image("app", "v1", b'{"architecture":"amd64","os":"linux"}', digest, len(data))
+    wharf = mirror_for(mirror_factory, upstream.host, fill={"minrate": "1"})  # staging bound: the default
+
+    manifest = session().get(f"{wharf.base}/v2/app/manifests/v1?ns={upstream.host}", timeout=30,
+                             headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    assert manifest.status_code == 200, (manifest.status_code, manifest.text[:300])
+    thread, box = in_thread(hashed_get, ns_blob(wharf, upstream, "app", digest), timeout=60)
+    peak = 0
+    deadline = time.monotonic() + 20
+    while thread.is_alive() and time.monotonic() < deadline:
+        peak = max(peak, staging_bytes(wharf.root))
+        time.sleep(0.02)
+    assert finished_within(thread, 1), "an endless body went on past the size its manifest declared"
+    assert peak <= len(data), f"staging held {peak} bytes of a blob its manifest declared {len(data)}"
+    assert_failed(box["result"], digest)
+    assert wait_for_empty_staging(wharf.root) == []
+    assert stored_size(wharf.root, digest) is None
+    assert len(upstream.blob_gets(digest)) == 1
+
+
 def test_staging_beyond_its_bound_is_answered_503_with_retry_after(hostile, mirror_factory):
     upstream = hostile()
     big = os.urandom(1_500_000)
