@@ -39,6 +39,8 @@ public final class BlobFill: DownloadObserver, Sendable {
         var refusal: RegistryError?
         /// Staging bytes this fill holds in `budget`.
         var reserved: Int64 = 0
+        /// The size a manifest of this fill's upstream gave the blob, if one did.
+        var expected: Int64?
     }
 
     public let digest: Digest
@@ -186,15 +188,18 @@ public final class BlobFill: DownloadObserver, Sendable {
             default:
                 return Self.refused(state: &state, "upstream \(upstream) answered the blob \(digest) with \(head.status)")
             }
-            guard let declared else { return nil }
-            if let known = state.total, known != declared {
+            if let declared, let expected = state.expected, declared != expected {
+                return Self.refused(state: &state, "upstream \(upstream) declared \(declared) bytes for \(digest), its manifest \(expected)")
+            }
+            guard let size = declared ?? state.expected else { return nil }
+            if let declared, let known = state.total, known != declared {
                 return Self.refused(state: &state, "upstream \(upstream) declared \(declared) bytes for \(digest), \(known) before")
             }
-            if declared > state.reserved {
-                if let budget, !budget.reserve(declared - state.reserved) {
+            if size > state.reserved {
+                if let budget, !budget.reserve(size - state.reserved) {
                     return Self.stagingFull(state: &state, digest: digest, budget: budget)
                 }
-                state.reserved = declared
+                state.reserved = size
             }
             return nil
         }
@@ -208,7 +213,7 @@ public final class BlobFill: DownloadObserver, Sendable {
         let refusal = state.withLock { state -> RegistryError? in
             if let refusal = state.refusal { return refusal }
             let (end, overflow) = state.base.addingReportingOverflow(total)
-            if let declared = state.total {
+            if let declared = state.total ?? state.expected {
                 guard !overflow, end <= declared else {
                     return Self.refused(state: &state, "upstream \(upstream) sent more than the \(declared) bytes it declared for \(digest)")
                 }
@@ -229,8 +234,14 @@ public final class BlobFill: DownloadObserver, Sendable {
     /// What the fill refused, if it refused something (checked before any retry: never retried).
     var refusal: RegistryError? { state.withLock { $0.refusal } }
 
-    /// The size the upstream declared, if it did.
-    var declaredSize: Int64? { state.withLock { $0.total } }
+    /// The size the upstream declared (in its headers, or in a manifest), if it did.
+    var declaredSize: Int64? { state.withLock { $0.total ?? $0.expected } }
+
+    /// The blob's size as a manifest of the fill's upstream gave it: no body may be longer, and a
+    /// head that declares another size is refused. Called before the fetch starts.
+    func expect(size: Int64) {
+        state.withLock { $0.expected = size }
+    }
 
     private static func refused(state: inout State, _ message: String) -> RegistryError {
         let error = RegistryError(.unavailable, message, status: 502)

@@ -35,6 +35,9 @@ public final class PullThrough: Sendable {
     /// Upstream tag lists, kept for `tagttl` (a client paging through them asks once).
     private let upstreamTags = BoundedCache<MirrorRoute, UpstreamTagList>(capacity: 32 << 20)
     private let tagFlights = SingleFlight<MirrorRoute, [String]>()
+    /// Blob sizes the manifests fetched from each upstream give (a fill of that upstream may not
+    /// exceed or contradict them); per registry, so one upstream cannot fail another's fills.
+    private let manifestSizes = BoundedCache<RegistryDigest, Int64>(capacity: 1 << 18)
 
     /// OpenShift ImageStreams: a repository `<namespace>/<name>` with a stream is served from it only.
     public let imageStreams: ImageStreamCatalog?
@@ -173,6 +176,7 @@ public final class PullThrough: Sendable {
 
     private func startOrJoinFill(_ digest: Digest, route: MirrorRoute) async throws(RegistryError) -> (BlobFill, Bool) {
         let (fill, isNew) = try fills.startOrJoin(digest, route: route)
+        if isNew, let size = manifestSizes[RegistryDigest(registry: route.registry, digest: digest)] { fill.expect(size: size) }
         // Run apart from the request: the fill completes even if every client hangs up.
         if isNew, !background.submit({ [self] in await run(fill, route: route) }) {
             let error = RegistryError(.unavailable, "the registry is shutting down; try again", status: 503)
@@ -401,7 +405,7 @@ public final class PullThrough: Sendable {
 
     private func fetchManifest(_ reference: ManifestReference, route: MirrorRoute, tag: Tag?) async throws -> StoredManifest {
         let key = ManifestKey(route: route, reference: reference)
-        return try await manifestFlights.run(key) { [store, clients, metrics] in
+        return try await manifestFlights.run(key) { [store, clients, metrics, manifestSizes] in
             let result: ManifestResult
             do {
                 result = try await metrics.upstream(route.registry, .manifest) { () async throws(UpstreamError) in
@@ -413,9 +417,21 @@ public final class PullThrough: Sendable {
             guard result.body.count <= Manifest.maximumSize else {
                 throw RegistryError(.unavailable, "upstream \(route.registry) sent a manifest over \(Manifest.maximumSize) bytes", status: 502)
             }
-            return try await store.putMirroredManifest(result.body, digest: result.digest, in: route.localRepository, tag: tag)
+            let stored = try await store.putMirroredManifest(result.body, digest: result.digest, in: route.localRepository, tag: tag)
+            if let manifest = try? Manifest(bytes: result.body, declaredType: result.mediaType) {
+                for descriptor in manifest.referencedBlobs {
+                    guard let blob = Digest(descriptor.digest) else { continue }
+                    manifestSizes.insert(descriptor.size, for: RegistryDigest(registry: route.registry, digest: blob))
+                }
+            }
+            return stored
         }
     }
+}
+
+struct RegistryDigest: Hashable, Sendable {
+    var registry: String
+    var digest: Digest
 }
 
 struct ScopeKey: Hashable, Sendable {

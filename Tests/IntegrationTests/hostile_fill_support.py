@@ -47,6 +47,8 @@ class HostileUpstream:
         self.tag_pages = tag_pages or []
         #: When set, unknown blobs are answered 404 with an error body this large.
         self.error_size = error_size
+        #: Manifests by "<repo>:<reference>": (media type, body).
+        self.manifests: dict[str, tuple[str, bytes]] = {}
         upstream = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -80,6 +82,21 @@ class HostileUpstream:
         self.blobs[blob.digest] = blob
         return blob.digest
 
+    def add_image(self, repo: str, tag: str, config: bytes, layer_digest: str, layer_size: int) -> bytes:
+        """An OCI image manifest under `repo:tag` (and by digest) whose one layer is declared
+        `layer_size` bytes; the config blob is served honestly. Returns the manifest's bytes."""
+        config_digest = self.add_blob(config, lambda h, blob, attempt, start: (
+            start_body(h, 200, [("Content-Length", str(len(blob.data)))]), send(h, blob, blob.data)))
+        body = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": len(config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer_size}],
+        }).encode()
+        media_type = "application/vnd.oci.image.manifest.v1+json"
+        self.manifests[f"{repo}:{tag}"] = (media_type, body)
+        self.manifests[f"{repo}:{digest_of(body)}"] = (media_type, body)
+        return body
+
     def blob_gets(self, digest: str) -> list[dict]:
         with self.lock:
             return [r for r in self.requests if r["method"] == "GET" and r["path"].endswith("/blobs/" + digest)]
@@ -107,6 +124,14 @@ class HostileUpstream:
                 return self._challenge(h)
             if path.endswith("/tags/list"):
                 return self._tags(h)
+            if "/manifests/" in path:
+                repo, reference = path[len("/v2/"):].split("/manifests/", 1)
+                found = self.manifests.get(f"{repo}:{reference}")
+                if found is None:
+                    return reply(h, 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}', "application/json")
+                media_type, body = found
+                return reply(h, 200, b"" if head else body, media_type, length=len(body),
+                             extra=[("Docker-Content-Digest", digest_of(body))])
             if "/blobs/" in path:
                 digest = path.rsplit("/", 1)[1]
                 blob = self.blobs.get(digest)

@@ -16,11 +16,12 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from hostile_fill_support import HostileUpstream, chunked, cut, pieces_of, random_pieces, send, start_body
-from mirror_support import blob_url, hashed_get, session, stored_size, wait_for_empty_staging
+from mirror_support import STAGING, blob_url, hashed_get, session, stored_size, wait_for_empty_staging
 
 
 @pytest.fixture
@@ -76,6 +77,25 @@ def assert_failed(result, digest: str) -> None:
     assert_not_a_complete_wrong_body(result, digest)
     failed = result["error"] is not None or result["status"] not in (200, 206) or result["digest"] != digest
     assert failed, f"the reader got the whole blob: {result['status']}, {result['size']} bytes"
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def staging_bytes(root) -> int:
+    directory = Path(root) / STAGING
+    total = 0
+    for entry in directory.iterdir() if directory.exists() else []:
+        try:
+            total += entry.stat().st_size
+        except FileNotFoundError:
+            pass
+    return total
 
 
 # -- behaviours --------------------------------------------------------------
@@ -196,8 +216,17 @@ def test_an_endless_body_stops_at_the_staging_bound(hostile, mirror_factory):
     digest = upstream.add_blob(data, endless)
     wharf = mirror_for(mirror_factory, upstream.host, maxstagingbytes="4MiB", fill={"minrate": "1"})
 
+    rss_before = rss_bytes(wharf.pid)
     thread, box = in_thread(hashed_get, ns_blob(wharf, upstream, "endless/blob", digest), timeout=60)
-    assert finished_within(thread, 20), "an endless upstream body kept the fill (and its reader) going"
+    peak_staging, peak_rss = 0, 0
+    deadline = time.monotonic() + 20
+    while thread.is_alive() and time.monotonic() < deadline:
+        peak_staging = max(peak_staging, staging_bytes(wharf.root))
+        peak_rss = max(peak_rss, rss_bytes(wharf.pid))
+        time.sleep(0.02)
+    assert finished_within(thread, 1), "an endless upstream body kept the fill (and its reader) going"
+    assert peak_staging <= 4 << 20, f"staging held {peak_staging} bytes with mirror.maxstagingbytes 4MiB"
+    assert peak_rss - rss_before < 64 << 20, f"Wharf's RSS grew by {peak_rss - rss_before} bytes"
     result = box["result"]
     assert_failed(result, digest)
     assert result["status"] in (None, 502, 503), result
@@ -207,6 +236,35 @@ def test_an_endless_body_stops_at_the_staging_bound(hostile, mirror_factory):
     sent = upstream.blobs[digest].sent[0]
     assert sent < 64 << 20, f"Wharf took {sent} bytes of an endless body with mirror.maxstagingbytes 4MiB"
     assert len(upstream.blob_gets(digest)) == 1, "the fill asked again after refusing an oversized body"
+
+
+def test_a_body_stops_at_the_size_its_manifest_declared(hostile, mirror_factory):
+    upstream = hostile()
+    data = os.urandom(1 << 20)
+
+    def endless(h, blob, attempt, start):
+        start_body(h, 200, [("Transfer-Encoding", "chunked")])
+        chunked(h, blob, random_pieces())
+
+    digest = upstream.add_blob(data, endless)
+    upstream.add_image("app", "v1", b'{"architecture":"amd64","os":"linux"}', digest, len(data))
+    wharf = mirror_for(mirror_factory, upstream.host, fill={"minrate": "1"})  # staging bound: the default
+
+    manifest = session().get(f"{wharf.base}/v2/app/manifests/v1?ns={upstream.host}", timeout=30,
+                             headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    assert manifest.status_code == 200, (manifest.status_code, manifest.text[:300])
+    thread, box = in_thread(hashed_get, ns_blob(wharf, upstream, "app", digest), timeout=60)
+    peak = 0
+    deadline = time.monotonic() + 20
+    while thread.is_alive() and time.monotonic() < deadline:
+        peak = max(peak, staging_bytes(wharf.root))
+        time.sleep(0.02)
+    assert finished_within(thread, 1), "an endless body went on past the size its manifest declared"
+    assert peak <= len(data), f"staging held {peak} bytes of a blob its manifest declared {len(data)}"
+    assert_failed(box["result"], digest)
+    assert wait_for_empty_staging(wharf.root) == []
+    assert stored_size(wharf.root, digest) is None
+    assert len(upstream.blob_gets(digest)) == 1
 
 
 def test_staging_beyond_its_bound_is_answered_503_with_retry_after(hostile, mirror_factory):
