@@ -29,15 +29,22 @@ public final class PullThrough: Sendable {
     /// Per upstream registry, taken before a slot of `fillSlots`: a slow upstream's fills wait
     /// among themselves and leave the other slots to other upstreams.
     private let registrySlots: KeyedSlots<String>
-    private let confirmed = BoundedCache<ScopeKey, ContinuousClock.Instant>(capacity: 1 << 18)
-    private let tagsChecked = BoundedCache<TagKey, ContinuousClock.Instant>(capacity: 1 << 16)
+    // Bounded by estimated bytes: repository names and tags are as long as a client makes them.
+    private let confirmed = BoundedCache<ScopeKey, ContinuousClock.Instant>(capacity: 32 << 20) { key, _ in
+        key.route.estimatedBytes + key.digest.description.utf8.count + 64
+    }
+    private let tagsChecked = BoundedCache<TagKey, ContinuousClock.Instant>(capacity: 16 << 20) { key, _ in
+        key.route.estimatedBytes + key.tag.description.utf8.count + 64
+    }
     private let manifestFlights = SingleFlight<ManifestKey, StoredManifest>()
     /// Upstream tag lists, kept for `tagttl` (a client paging through them asks once).
     private let upstreamTags = BoundedCache<MirrorRoute, UpstreamTagList>(capacity: 32 << 20)
     private let tagFlights = SingleFlight<MirrorRoute, [String]>()
     /// Blob sizes the manifests fetched from each upstream give (a fill of that upstream may not
     /// exceed or contradict them); per registry, so one upstream cannot fail another's fills.
-    private let manifestSizes = BoundedCache<RegistryDigest, Int64>(capacity: 1 << 18)
+    private let manifestSizes = BoundedCache<RegistryDigest, Int64>(capacity: 32 << 20) { key, _ in
+        key.registry.utf8.count + key.digest.description.utf8.count + 64
+    }
 
     /// OpenShift ImageStreams: a repository `<namespace>/<name>` with a stream is served from it only.
     public let imageStreams: ImageStreamCatalog?
@@ -426,6 +433,13 @@ public final class PullThrough: Sendable {
             }
             return stored
         }
+    }
+}
+
+extension MirrorRoute {
+    /// Roughly what a cache entry keyed by this route holds.
+    var estimatedBytes: Int {
+        localRepository.description.utf8.count + registry.utf8.count + upstreamRepository.description.utf8.count + 128
     }
 }
 

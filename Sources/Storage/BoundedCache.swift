@@ -14,17 +14,23 @@ public final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Send
 
     private let state = Mutex(State())
     private let capacity: Int
+    private let costOf: (@Sendable (Key, Value) -> Int)?
 
-    /// - Parameter capacity: the most total cost kept (bytes, or an entry count with cost 1).
-    public init(capacity: Int) {
+    /// - Parameters:
+    ///   - capacity: the most total cost kept (bytes, or an entry count with cost 1).
+    ///   - cost: an entry's cost when `insert` names none (e.g. its estimated bytes, for keys
+    ///     whose size a client chooses); nil: 1.
+    public init(capacity: Int, cost: (@Sendable (Key, Value) -> Int)? = nil) {
         self.capacity = capacity
+        self.costOf = cost
     }
 
     public subscript(key: Key) -> Value? {
         state.withLock { $0.entries[key]?.value }
     }
 
-    public func insert(_ value: Value, for key: Key, cost: Int = 1) {
+    public func insert(_ value: Value, for key: Key, cost: Int? = nil) {
+        let cost = max(1, cost ?? costOf?(key, value) ?? 1)
         guard cost <= capacity else { return }
         state.withLock { state in
             if let old = state.entries.updateValue((value, cost), forKey: key) {

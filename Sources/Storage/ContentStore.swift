@@ -10,15 +10,18 @@ import OCI
 public final class ContentStore: Sendable {
     public let driver: any StorageDriver
     let manifests = BoundedCache<Digest, StoredManifest>(capacity: 64 << 20)
-    let blobSizes = BoundedCache<Digest, Int64>(capacity: 1 << 20)
-    let links = BoundedCache<RepositoryLink, Bool>(capacity: 1 << 20)
-    let revisionLinks = BoundedCache<RepositoryLink, Bool>(capacity: 1 << 20)
-    let tagTargets = BoundedCache<RepositoryTag, Digest>(capacity: 1 << 18)
+    // Bounded by estimated bytes: names and tags are as long as a client makes them.
+    let blobSizes = BoundedCache<Digest, Int64>(capacity: 32 << 20) { digest, _ in digest.description.utf8.count + 64 }
+    let links = BoundedCache<RepositoryLink, Bool>(capacity: 64 << 20) { link, _ in link.estimatedBytes }
+    let revisionLinks = BoundedCache<RepositoryLink, Bool>(capacity: 64 << 20) { link, _ in link.estimatedBytes }
+    let tagTargets = BoundedCache<RepositoryTag, Digest>(capacity: 32 << 20) { key, digest in
+        key.repository.description.utf8.count + key.tag.description.utf8.count + digest.description.utf8.count + 96
+    }
     let uploads = UploadSessions()
     /// When cached blobs are removed (`sweepCache`); nil keeps them.
     public let retention: CacheRetention?
     /// When `noteUse` last recorded a GET of a blob.
-    let lastNotedUse = BoundedCache<Digest, ContinuousClock.Instant>(capacity: 1 << 18)
+    let lastNotedUse = BoundedCache<Digest, ContinuousClock.Instant>(capacity: 16 << 20) { digest, _ in digest.description.utf8.count + 64 }
     /// Held while a blob is published (a fill's commit, an upload's completion) or removed by a sweep.
     let blobLocks = KeyedLock<Digest>()
 
@@ -109,6 +112,8 @@ public final class ContentStore: Sendable {
 struct RepositoryLink: Hashable, Sendable {
     var repository: RepositoryName
     var digest: Digest
+
+    var estimatedBytes: Int { repository.description.utf8.count + digest.description.utf8.count + 96 }
 }
 
 struct RepositoryTag: Hashable, Sendable {
