@@ -6,6 +6,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "wharf", targets: ["wharf"]),
+        // For Fuzz/, a separate package that depends on this one by path: its fuzz targets
+        // (built with -sanitize=fuzzer) import these modules. Nothing else uses this product.
+        .library(name: "WharfModules", targets: ["OCI", "HTTPClient", "Upstream", "Mirror", "CDN", "Server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),

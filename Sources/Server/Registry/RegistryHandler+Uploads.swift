@@ -49,7 +49,7 @@ extension RegistryHandler {
     }
 
     func patchUpload(_ name: RepositoryName, id: UploadID, request: HTTPRequest, body: RequestBody) async throws -> HTTPResponse {
-        let range = try contentRange(request)
+        let range = try Self.contentRange(request)
         let appender = try await store.appendToUpload(id, in: name, start: range?.start)
         try await append(body, to: appender)
         return HTTPResponse(status: .accepted, headers: uploadHeaders(name, id, size: appender.size))
@@ -60,7 +60,7 @@ extension RegistryHandler {
             throw RegistryError(.digestInvalid, "completing an upload needs ?digest=<digest>")
         }
         let digest = try parseDigest(digestText)
-        let range = try contentRange(request)
+        let range = try Self.contentRange(request)
         if range != nil || (request.contentLength ?? 0) > 0 || request.headers["transfer-encoding"].contains("chunked") {
             try await append(body, to: try await store.appendToUpload(id, in: name, start: range?.start))
         }
@@ -94,8 +94,8 @@ extension RegistryHandler {
     }
 
     /// `Content-Range: <start>-<end>` of a chunk (the OCI form, with no unit), checked
-    /// against `Content-Length`.
-    private func contentRange(_ request: HTTPRequest) throws -> (start: Int64, end: Int64)? {
+    /// against `Content-Length`. Static and internal so the fuzzer (Fuzz/) can reach it.
+    static func contentRange(_ request: HTTPRequest) throws -> (start: Int64, end: Int64)? {
         guard var text = request.headers.first(name: "content-range").map({ Substring($0).trimmingWhitespace() }) else { return nil }
         if text.hasPrefix("bytes ") { text = text.dropFirst(6) }
         if let slash = text.firstIndex(of: "/") { text = text[..<slash] }
