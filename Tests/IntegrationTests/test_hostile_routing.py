@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from auth_support import USERS, auth_wharf_factory, basic, claims_of  # noqa: F401 (fixture)
-from mirror_support import session
-from registry_client import error_codes, random_layer
+from mirror_support import session, wait_for_blob
+from registry_client import error_codes, sha256_digest
 
 
 def prefix(host: str) -> str:
@@ -124,7 +124,8 @@ def test_a_push_to_a_mirrored_name_is_refused_and_the_upstream_tag_still_served(
         "prefix": (f"{prefix(upstream.host)}/team/app", "", "?"),
         "ns": ("team/app", f"?ns={upstream.host}", "&"),
     }[form]
-    layer, digest = random_layer()
+    layer = os.urandom(2048)
+    digest = sha256_digest(layer)
     posted = wharf.client.post(f"/v2/{repo}/blobs/uploads/{query}{amp}digest={digest}", data=layer,
                                headers={"Content-Type": "application/octet-stream"})
     assert_code(posted, 405, "UNSUPPORTED")
@@ -183,6 +184,30 @@ def test_a_pushed_blob_is_not_served_through_a_mirrored_route_on_an_upstreams_he
         again = wharf.client.get(path)
         assert again.status_code == 404 and secret not in again.content
     assert any(r.startswith("GET ") and digest in r for r in liar.requests), "the route never had to download the blob"
+
+
+def test_a_blob_fetched_with_credentials_is_not_served_through_another_registry_on_its_head(token_upstream, liar, mirror_factory):
+    info = token_upstream.info
+    pusher = token_upstream.pushing_client("private/app")
+    private = pusher.push_image("private/app", "v1")
+    wharf = mirror_factory(mirror={"allowunlisted": False, "upstreams": [
+        {"registry": token_upstream.host, "username": info["username"], "password": info["password"]},
+        {"registry": liar.host},
+    ]})
+    layer = next(d for d in private.blobs if len(private.blobs[d]) > 1000)
+    fetched = wharf.client.get(f"/v2/{prefix(token_upstream.host)}/private/app/blobs/{layer}")
+    assert fetched.status_code == 200 and fetched.content == private.blobs[layer]
+    # Once stored (while the fill runs, another registry's route gets 503 and Retry-After).
+    assert wait_for_blob(wharf.root, layer, len(private.blobs[layer])) == len(private.blobs[layer])
+    time.sleep(0.2)
+    crossed = wharf.client.get(f"/v2/{prefix(liar.host)}/any/thing/blobs/{layer}")
+    assert crossed.status_code == 404 and crossed.content != private.blobs[layer], crossed.status_code
+    assert error_codes(crossed) == ["BLOB_UNKNOWN"]
+    marker = wharf.root / "_wharf" / "private" / "sha256" / layer.split(":")[1]
+    deadline = time.monotonic() + 10
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # written when the fill commits, just after the last byte is served
+    assert marker.read_text() == token_upstream.host
 
 
 def test_an_anonymously_fetched_blob_is_reused_after_another_registry_confirms_it(docker_registry_factory, liar, mirror_factory):
