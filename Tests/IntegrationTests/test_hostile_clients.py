@@ -185,6 +185,19 @@ def test_keys_wharf_would_not_honour_stop_start_up_naming_the_key(tmp_path, sect
     assert key in output, output[-2000:]
 
 
+def test_enforcequota_true_stops_start_up_since_no_quota_is_enforced(tmp_path):
+    binary = wharf_binary()
+    if not binary.exists():
+        pytest.skip(f"Wharf binary not found at {binary}")
+    config = registry_config(tmp_path / "store", free_port())
+    path = tmp_path / "wharf.yml"
+    path.write_text(to_yaml(config) + "\nmiddleware:\n  repository:\n    - name: openshift\n      options:\n        enforcequota: true\n")
+    result = run_until_exit([str(binary), "serve", "--config", str(path)])
+    output = result.stdout + result.stderr
+    assert result.returncode > 0, f"started with enforcequota: true:\n{output[-2000:]}"
+    assert "enforcequota: true is not supported" in output, output[-2000:]
+
+
 def upload_dirs(root: Path, repo=REPO) -> set[str]:
     uploads = root / "docker/registry/v2/repositories" / repo / "_uploads"
     return {p.name for p in uploads.iterdir()} if uploads.exists() else set()

@@ -82,13 +82,13 @@ import Testing
                     acceptschema2: false
                     pullthrough: true
                     mirrorpullthrough: false
-                    enforcequota: true
+                    enforcequota: false
                     projectcachettl: 1m
                     blobrepositorycachettl: 10m
             """, environment: [:])
         #expect(configuration.repository.acceptSchema2 == false)
         #expect(configuration.repository.mirrorPullthrough == false)
-        #expect(configuration.repository.enforceQuota)
+        #expect(!configuration.repository.enforceQuota)
         #expect(configuration.repository.blobRepositoryCacheTTL == .seconds(600))
     }
 
@@ -101,6 +101,7 @@ import Testing
         ("storage: {filesystem: {rootdirectory: /x}}\nmiddleware:\n  repository:\n    - name: openshift\n      options: {pullthrough: 3}", "middleware.repository[0].options.pullthrough"),
         ("storage: {filesystem: {rootdirectory: /x}}\nmiddleware:\n  repository:\n    - name: openshift\n      options: {projectcachettl: soon}", "projectcachettl: \"soon\" is not a duration"),
         ("surprise: 1", "surprise: unknown key"),
+        ("storage: {filesystem: {rootdirectory: /x}}\nmiddleware:\n  repository:\n    - name: openshift\n      options: {enforcequota: true}", "options.enforcequota: true is not supported"),
     ])
     func badInputNamesTheKey(snippet: String, expected: String) {
         let message = message("version: 0.1\n" + snippet)

@@ -68,8 +68,14 @@ import Testing
     }
 
     @Test func openShiftKeysWharfDoesNotUseAreAcceptedWithAWarning() throws {
-        let configuration = try Configuration.load(yaml: Self.base + "\nopenshift:\n  kubeconfig: /etc/kube\n  quota:\n    enabled: true", environment: [:])
+        let configuration = try Configuration.load(yaml: Self.base + "\nopenshift:\n  kubeconfig: /etc/kube\n  quota:\n    enabled: false", environment: [:])
         #expect(configuration.warnings.contains("openshift.kubeconfig: not supported by Wharf yet; ignored"))
         #expect(configuration.warnings.contains("openshift.quota: not supported by Wharf yet; ignored"))
+    }
+
+    @Test func anEnabledQuotaStopsStartUpSinceNoneIsEnforced() {
+        #expect(throws: ConfigurationError.self) {
+            try Configuration.load(yaml: Self.base + "\nopenshift:\n  quota:\n    enabled: true", environment: [:])
+        }
     }
 }

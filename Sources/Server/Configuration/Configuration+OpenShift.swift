@@ -29,6 +29,9 @@ extension Configuration {
         try node.expectKeys(["version", "metrics", "requests", "imagestreams"],
                             ignored: ["apiversion", "kind", "kubeconfig", "server", "auth", "audit", "cache", "quota",
                                       "pullthrough", "compatibility"])
+        if let quota = node.child("quota"), try quota.bool("enabled") == true {
+            throw ConfigurationError("\(quota.path).enabled: true is not supported: Wharf enforces no quotas yet (set it to false or remove it)")
+        }
         if let metrics = node.child("metrics") { try readOpenShiftMetrics(metrics) }
         if let requests = node.child("requests") { try readOpenShiftRequests(requests) }
     }

@@ -380,6 +380,10 @@ extension Configuration {
         repository.pullthrough = try node.bool("pullthrough") ?? repository.pullthrough
         repository.mirrorPullthrough = try node.bool("mirrorpullthrough") ?? repository.mirrorPullthrough
         repository.enforceQuota = try node.bool("enforcequota") ?? repository.enforceQuota
+        // Accepting it would let an operator believe pushes are held to a quota; none is enforced yet.
+        if repository.enforceQuota {
+            throw ConfigurationError("\(node.path).enforcequota: true is not supported: Wharf enforces no quotas yet (set it to false or remove it)")
+        }
         repository.projectCacheTTL = try node.duration("projectcachettl") ?? repository.projectCacheTTL
         repository.blobRepositoryCacheTTL = try node.duration("blobrepositorycachettl") ?? repository.blobRepositoryCacheTTL
         _ = try node.string("dockerregistryurl")
