@@ -177,6 +177,13 @@ public struct HTTPServer: Sendable {
                         }
                         response = await handler.handle(request, body: body, logger: logger)
                     }
+                    guard channel.isActive else {
+                        // Closed under the request (a timeout, or the client left): NIO's error
+                        // handler may have answered already, and nobody would read this anyway.
+                        if holdsSlot { limiter?.release() }
+                        log(request, response, since: started, completed: false)
+                        break
+                    }
                     var keepAlive = head.isKeepAlive
                     if !body.isFinished {
                         // Unread body: drain a little so the connection can carry on, else close it.
