@@ -156,6 +156,7 @@ public struct HTTPServer: Sendable {
                     var response: HTTPResponse
                     // A slot is held until the body is sent (or the send fails), as in OpenShift's registry.
                     var holdsSlot = false
+                    var sentContinue = false
                     let expectsContinue = head.headers["expect"].contains { $0.lowercased() == "100-continue" }
                     // Authentication first: a client without valid credentials never takes (or
                     // waits for) a slot that an authenticated one needs, and never gets a
@@ -170,6 +171,7 @@ public struct HTTPServer: Sendable {
                             // curl waits a second for this before sending a large body.
                             do {
                                 try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
+                                sentContinue = true
                             } catch {
                                 if holdsSlot { limiter?.release() }
                                 throw error
@@ -177,8 +179,19 @@ public struct HTTPServer: Sendable {
                         }
                         response = await handler.handle(request, body: body, logger: logger)
                     }
+                    guard channel.isActive else {
+                        // Closed under the request (a timeout, or the client left): NIO's error
+                        // handler may have answered already, and nobody would read this anyway.
+                        if holdsSlot { limiter?.release() }
+                        log(request, response, since: started, completed: false)
+                        break
+                    }
                     var keepAlive = head.isKeepAlive
-                    if !body.isFinished {
+                    if expectsContinue && !sentContinue && !body.isFinished {
+                        // Refused before the 100: the client holds its body back, so draining
+                        // would wait for nothing; the connection cannot carry on.
+                        keepAlive = false
+                    } else if !body.isFinished {
                         // Unread body: drain a little so the connection can carry on, else close it.
                         let drained = (try? await body.drain(limit: 1 << 20)) ?? false
                         keepAlive = keepAlive && drained
