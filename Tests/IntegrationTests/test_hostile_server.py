@@ -193,6 +193,26 @@ def test_a_body_trickled_at_one_byte_a_second_is_cut_off_and_a_fast_one_is_not(w
     assert patched.headers["Range"] == f"0-{len(data) - 1}"
 
 
+@pytest.mark.parametrize("tail", [b"zz\r\n", b"ffffffffffffffffffff\r\n", b"-1\r\n", b"3\r\nabcXX\r\n"])
+def test_a_malformed_chunked_body_gets_one_400_and_wharf_lives(wharf_factory, tail):
+    # NIO answers a body that is not HTTP with 400 itself; a second response from the request's
+    # handler used to trip NIO's pipeline assertion and kill a debug build (seen on main).
+    wharf = wharf_factory()
+    for _ in range(20):
+        started = requests.post(f"{wharf.base}/v2/chunks/app/blobs/uploads/", timeout=10)
+        assert started.status_code == 202, started.text
+        sock = connect(wharf.port)
+        try:
+            sock.sendall((f"PATCH {started.headers['Location']} HTTP/1.1\r\nHost: {wharf.host}\r\n"
+                          "Transfer-Encoding: chunked\r\nContent-Type: application/octet-stream\r\n\r\n4\r\nabcd\r\n").encode() + tail)
+            status, _, _ = read_response(sock)
+            assert status == 400
+            assert closed_by_peer(sock, 5)
+        finally:
+            sock.close()
+    assert requests.get(f"{wharf.base}/v2/", timeout=5).status_code == 200
+
+
 # MARK: connection limit
 
 

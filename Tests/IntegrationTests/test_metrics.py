@@ -97,7 +97,9 @@ def test_a_pull_through_the_mirror_counts_misses_hits_bytes_and_upstream_request
     first = wharf.client.get_blob("team/app", digest)
     assert first.status_code == 200 and first.content == data
     assert wait_for_blob(wharf.root, digest, size) == size
-    samples = wait_for_value(wharf, "wharf_cache_results_total", 1, route="blob", result="miss")
+    wait_for_value(wharf, "wharf_cache_results_total", 1, route="blob", result="miss")
+    # The fill is counted when it ends, a moment after its blob is in place (and fsynced).
+    samples = wait_for_value(wharf, "wharf_fill_staging_bytes_total", size)
     assert value(samples, "wharf_cache_results_total", route="blob", result="miss") == 1
     assert value(samples, "wharf_cache_results_total", route="blob", result="hit") == 0
     assert value(samples, "wharf_cache_served_bytes_total", route="blob", source="upstream") == size

@@ -179,9 +179,10 @@ public struct HTTPServer: Sendable {
                         }
                         response = await handler.handle(request, body: body, logger: logger)
                     }
-                    guard channel.isActive else {
-                        // Closed under the request (a timeout, or the client left): NIO's error
-                        // handler may have answered already, and nobody would read this anyway.
+                    guard channel.isActive, !body.isMalformed else {
+                        // Closed under the request (a timeout, or the client left), or the body was
+                        // not HTTP: NIO's error handler has answered 400 already (a second response
+                        // would break the pipeline's ordering), and nobody would read this anyway.
                         if holdsSlot { limiter?.release() }
                         log(request, response, since: started, completed: false)
                         break

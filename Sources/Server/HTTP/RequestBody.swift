@@ -37,10 +37,21 @@ public final class RequestBody {
         throw HTTPServerError.connectionClosed
     }
 
+    /// True once the connection sent bytes that are not HTTP (a malformed chunk, say): NIO's
+    /// protocol error handler has then answered `400` and closes the connection, so the request's
+    /// own response must not be written after it.
+    public private(set) var isMalformed = false
+
     /// The next part of the body, its wait timed by the watchdog.
     private func nextPart() async throws -> HTTPServerRequestPart? {
         watchdog?.bodyWaitBegan()
-        let part = try await iterator.next()
+        let part: HTTPServerRequestPart?
+        do {
+            part = try await iterator.next()
+        } catch let error as HTTPParserError {
+            isMalformed = true
+            throw error
+        }
         if case .body(let buffer) = part {
             watchdog?.bodyWaitEnded(bytes: buffer.readableBytes)
         } else {
