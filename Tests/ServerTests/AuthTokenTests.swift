@@ -40,8 +40,12 @@ import Testing
         let forged = parts[0] + "." + TokenAuthority.base64URL(try JSONEncoder().encode(claims)) + "." + parts[2]
         let later = Self.issuedAt.addingTimeInterval(1)
         #expect(throws: TokenAuthority.VerificationError.badSignature) { try Self.authority.verify(forged, now: later) }
-        // One flipped signature character, a missing part, and garbage.
-        let flipped = String(token.dropLast()) + (token.last == "A" ? "B" : "A")
+        // One flipped signature character, a missing part, and garbage. The first character of
+        // the signature carries six bits of it; the last carries padding bits that decode to
+        // nothing, so flipping it left the signature intact now and then.
+        let signature = parts[2]
+        let flippedSignature = (signature.first == "A" ? "B" : "A") + signature.dropFirst()
+        let flipped = parts[0] + "." + parts[1] + "." + flippedSignature
         #expect(throws: TokenAuthority.VerificationError.badSignature) { try Self.authority.verify(flipped, now: later) }
         #expect(throws: TokenAuthority.VerificationError.malformed) { try Self.authority.verify(parts[0] + "." + parts[1], now: later) }
         #expect(throws: TokenAuthority.VerificationError.malformed) { try Self.authority.verify("not a token", now: later) }
